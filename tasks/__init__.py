@@ -1,0 +1,1 @@
+"""Task data modules: every task yields the one :class:`tasks.batch.Batch` schema."""
