@@ -1,0 +1,7 @@
+"""Parameter-free memory maths (DESIGN §4): pure functions with shape docstrings.
+
+- ``content``: content-based addressing C(M, k, β) with pluggable distances.
+- ``memory``: erase-and-write and read (shared by the DNC and the NTM).
+- ``allocation``: DNC retention, usage and allocation weightings.
+- ``linkage``: DNC precedence, temporal link matrix and directional read weightings.
+"""

@@ -1,0 +1,88 @@
+"""Content-based addressing (Graves et al. 2016, Methods "Content-based addressing").
+
+    C(M, k, β)[i] = exp(D(k, M[i,·]) β) / Σ_j exp(D(k, M[j,·]) β)
+
+with D the cosine similarity in the paper. Shared by the DNC and the NTM (Graves et al. 2014,
+eq. 5-6, which is the same softmax over cosine similarities).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+DISTANCES = ("cosine", "euclidean", "manhattan", "dot")
+
+
+def _squared_norms(x: Tensor, mask_sq: Tensor | None) -> Tensor:
+    """Σ_w m_w² x_w² for each row. x (B, H, W) -> (B, H) or memory (B, N, W) with
+    mask_sq (B, H, W) -> (B, H, N)."""
+    if mask_sq is None:
+        return (x * x).sum(dim=-1)
+    return torch.bmm(mask_sq, (x * x).transpose(1, 2))
+
+
+def similarity(
+    memory: Tensor,
+    keys: Tensor,
+    *,
+    distance: str = "cosine",
+    mask: Tensor | None = None,
+    eps: float = 1e-6,
+) -> Tensor:
+    """D(k_h, M[i]) for every head and slot: memory (B, N, W), keys (B, H, W) -> (B, H, N).
+
+    - ``cosine`` (the paper): k·M[i] / (|k| |M[i]|), with |x| = sqrt(Σ x² + eps) so that an
+      all-zero row gives a finite value and a finite gradient (an erased slot scores 0).
+    - ``euclidean``: −|k − M[i]|₂, computed as −sqrt(max(|k|² − 2 k·M[i] + |M[i]|², 0) + eps²)
+      (batched matmuls; the eps² guards the infinite gradient of the norm at 0).
+    - ``manhattan``: −Σ_w |k_w − M[i,w]| (``torch.cdist`` p=1; needs a (B, H, N, W)
+      difference when masked).
+    - ``dot``: k·M[i] (unnormalised, as in memory-network attention).
+
+    ``mask`` (B, H, W) in [0, 1] multiplies both the key and every memory row before the
+    comparison (Csordás & Schmidhuber 2019, masked content lookup: D(k∘m, M[i]∘m)).
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance={distance!r}; expected one of {DISTANCES}")
+    if distance == "manhattan":
+        if mask is None:
+            return -torch.cdist(keys, memory, p=1.0)  # (B, H, N)
+        masked_memory = memory.unsqueeze(1) * mask.unsqueeze(2)  # (B, H, N, W)
+        masked_keys = (keys * mask).unsqueeze(2)  # (B, H, 1, W)
+        return -(masked_keys - masked_memory).abs().sum(dim=-1)  # (B, H, N)
+
+    mask_sq = None if mask is None else mask * mask  # (B, H, W)
+    weighted_keys = keys if mask_sq is None else keys * mask_sq  # (B, H, W)
+    dot = torch.bmm(weighted_keys, memory.transpose(1, 2))  # (B, H, N): (k∘m)·(M[i]∘m)
+    if distance == "dot":
+        return dot
+    key_sq = _squared_norms(keys, None) if mask_sq is None else (weighted_keys * keys).sum(-1)
+    memory_sq = _squared_norms(memory, mask_sq)  # (B, N) or (B, H, N)
+    if mask_sq is None:
+        memory_sq = memory_sq.unsqueeze(1)  # (B, 1, N)
+    if distance == "cosine":
+        norms = torch.sqrt(key_sq + eps).unsqueeze(-1) * torch.sqrt(memory_sq + eps)  # (B, H, N)
+        return dot / norms
+    squared = (key_sq.unsqueeze(-1) - 2.0 * dot + memory_sq).clamp_min(0.0)  # (B, H, N)
+    return -torch.sqrt(squared + eps * eps)
+
+
+def content_weights(
+    memory: Tensor,
+    keys: Tensor,
+    strengths: Tensor,
+    *,
+    distance: str = "cosine",
+    mask: Tensor | None = None,
+    eps: float = 1e-6,
+) -> Tensor:
+    """Content weighting C(M, k, β): a softmax over slots of β · D(k, M[i]).
+
+    memory (B, N, W), keys (B, H, W), strengths β (B, H), mask (B, H, W) or None
+    -> weightings (B, H, N), each row on the simplex. Graves et al. 2016, Methods eq. for
+    C(M, k, β); distances other than cosine and the mask are the extensions described in
+    :func:`similarity` (for a true distance the similarity is the negated distance).
+    """
+    sim = similarity(memory, keys, distance=distance, mask=mask, eps=eps)  # (B, H, N)
+    return torch.softmax(sim * strengths.unsqueeze(-1), dim=-1)
