@@ -1,0 +1,119 @@
+"""One LightningModule that trains any memory core on any task (DESIGN §1.1).
+
+Loss and metrics are chosen by ``spec.target_kind``, never by the model or the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from memnets.base import MemoryNetwork
+from memnets.metrics import GroupedErrors, masked_loss
+from tasks.batch import Batch
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite; the run stops and is marked ``diverged``."""
+
+
+class MemNetLitModule(pl.LightningModule):
+    """Masked loss, grouped error metrics, optimiser and LR schedule from ``_partial_`` configs.
+
+    Metric keys: ``{stage}/loss``, ``{stage}/error``, ``{stage}/step_acc``, ``{stage}/bit_errors``
+    (bit targets), ``{stage}/mean_group_error``, ``{stage}/failed_groups`` and
+    ``{stage}/group/{name}/{metric}``; stage is ``train``, ``val`` or a test split name.
+    """
+
+    def __init__(
+        self,
+        model: MemoryNetwork,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        scheduler_interval: str = "epoch",
+        test_split_names: Sequence[str] = ("test",),
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.spec = model.spec
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.test_split_names = tuple(test_split_names)
+        self.eval_metrics = nn.ModuleDict(
+            {stage: GroupedErrors(self.spec) for stage in ("val", *self.test_split_names)}
+        )
+        self.train_metrics = GroupedErrors(self.spec)
+
+    def forward(self, batch: Batch, *, trace: bool = False):
+        return self.model(batch, trace=trace)
+
+    def _shared_step(self, batch: Batch, metrics: GroupedErrors) -> Tensor:
+        logits = self.model(batch).logits
+        loss = masked_loss(logits, batch.target, batch.target_mask, self.spec.target_kind)
+        metrics.update(logits.detach(), batch.target, batch.target_mask, batch.group)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self._shared_step(batch, self.train_metrics)
+        if not torch.isfinite(loss):
+            raise DivergedError(
+                f"training loss is {loss.item()} at step {self.global_step}; the run stops and "
+                "keeps its last good checkpoint"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.batch_size)
+        if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:
+            self._log_metrics("train", self.train_metrics, prog_bar_keys=("error",))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.train_metrics.reset()
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss = self._shared_step(batch, self.eval_metrics["val"])
+        self.log("val/loss", loss, batch_size=batch.batch_size, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.eval_metrics["val"], prog_bar_keys=("error",))
+
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        stage = self.test_split_names[dataloader_idx]
+        loss = self._shared_step(batch, self.eval_metrics[stage])
+        self.log(
+            f"{stage}/loss", loss, batch_size=batch.batch_size, sync_dist=True,
+            add_dataloader_idx=False,
+        )
+
+    def on_test_epoch_end(self) -> None:
+        for stage in self.test_split_names:
+            self._log_metrics(stage, self.eval_metrics[stage])
+
+    def _log_metrics(
+        self, stage: str, metrics: GroupedErrors, prog_bar_keys: Sequence[str] = ()
+    ) -> None:
+        if not metrics.update_called:
+            return
+        values = metrics.compute()
+        for key, value in values.items():
+            self.log(
+                f"{stage}/{key}", value, prog_bar=key in prog_bar_keys,
+                add_dataloader_idx=False, sync_dist=False,
+            )
+        metrics.reset()
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+        }
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
