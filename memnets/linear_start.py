@@ -1,0 +1,85 @@
+"""Linear start (LS) for MemN2N as a Lightning callback.
+
+Sukhbaatar et al. 2015 (arXiv:1503.08895) §4.2: "we explored commencing training with the
+softmax in each memory layer removed, making the model entirely linear except for the final
+softmax for answer prediction. When the validation loss stopped decreasing, the softmax layers
+were re-inserted and training recommenced."
+
+The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
+of mutable configuration a model may carry, see :class:`memnets.memn2n.MemN2N`). Softmax comes
+back at the end of the first training epoch whose validation loss (``monitor``) did not improve
+on the best so far, or after ``max_epochs`` epochs, whichever is first. The paper also lowered
+the learning rate during LS (0.005 instead of 0.01); this callback leaves the optimiser alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as L
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+FLAG = "softmax_enabled"
+
+
+def set_softmax(module: Any, enabled: bool) -> int:
+    """Set ``softmax_enabled`` on every submodule that has it; returns how many were set."""
+    n = 0
+    for sub in module.modules():
+        if hasattr(sub, FLAG):
+            setattr(sub, FLAG, enabled)
+            n += 1
+    return n
+
+
+class LinearStart(L.Callback):
+    """Train with linear (softmax-free) memory attention until validation loss stalls.
+
+    Args:
+        max_epochs: the most epochs spent linear (a cap for runs without validation).
+        monitor: the logged validation loss to watch; if it is never logged, only
+            ``max_epochs`` ends LS.
+    """
+
+    def __init__(self, max_epochs: int = 20, monitor: str = "val/loss") -> None:
+        if max_epochs < 0:
+            raise ValueError(f"max_epochs={max_epochs} must be >= 0")
+        self.max_epochs = max_epochs
+        self.monitor = monitor
+        self.active = max_epochs > 0
+        self.best: float | None = None
+        self.ended_epoch: int | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if set_softmax(pl_module, not self.active) == 0:
+            raise ValueError(
+                f"LinearStart needs a model with a '{FLAG}' flag (e.g. MemN2N); "
+                f"{type(pl_module).__name__} has none. Remove the callback for this model."
+            )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.active:
+            return
+        epochs_done = trainer.current_epoch + 1
+        value = trainer.callback_metrics.get(self.monitor)
+        stalled = False
+        if value is None:
+            if epochs_done == 1:
+                rank_zero_warn(f"LinearStart: '{self.monitor}' not logged; LS ends at max_epochs")
+        else:
+            value = float(value)
+            stalled = self.best is not None and value >= self.best
+            self.best = value if self.best is None else min(self.best, value)
+        if stalled or epochs_done >= self.max_epochs:
+            self.active = False
+            self.ended_epoch = epochs_done
+            set_softmax(pl_module, True)
+            rank_zero_info(f"LinearStart: softmax re-inserted after epoch {epochs_done}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"active": self.active, "best": self.best, "ended_epoch": self.ended_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.active = state_dict["active"]
+        self.best = state_dict["best"]
+        self.ended_epoch = state_dict["ended_epoch"]

@@ -1,0 +1,65 @@
+"""Position encoding (PE) of the words in a sentence, shared by MemN2N and EntNet.
+
+Sukhbaatar, Szlam, Weston & Fergus, "End-To-End Memory Networks", NeurIPS 2015
+(arXiv:1503.08895), §4.1: a sentence ``x_i = (x_i1, ..., x_iJ)`` of J words is encoded as
+``m_i = Σ_j l_j ∘ A x_ij`` with the column vector ``l_j`` of the d-dimensional weights
+
+    l_kj = (1 - j/J) - (k/d) (1 - 2j/J),     j = 1..J (word),  k = 1..d (embedding dim).
+
+All functions here are parameter-free and differentiable (PE weights are constants).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def position_encoding(
+    num_words: int,
+    dim: int,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """PE weights of one sentence of J = ``num_words`` words: (J, d), row j-1 is ``l_j``.
+
+    Implements ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` (MemN2N §4.1), 1-based j and k.
+    """
+    if num_words < 1 or dim < 1:
+        raise ValueError(
+            f"position_encoding needs num_words >= 1 and dim >= 1, got {num_words}, {dim}"
+        )
+    j = torch.arange(1, num_words + 1, dtype=dtype, device=device)[:, None]  # (J, 1)
+    k = torch.arange(1, dim + 1, dtype=dtype, device=device)[None, :]  # (1, d)
+    J = float(num_words)
+    return (1 - j / J) - (k / dim) * (1 - 2 * j / J)  # (J, d)
+
+
+def sentence_position_weights(
+    word_mask: Tensor, dim: int, *, dtype: torch.dtype | None = None
+) -> Tensor:
+    """PE weights for padded sentences, each with its own length J.
+
+    word_mask: (..., L) bool, true at real words (PAD_ID positions false; padding may sit
+        anywhere, a word's position j is its rank among the real words of its sentence).
+    Returns (..., L, d): ``l_kj`` of MemN2N §4.1 at real words, 0 at padding. A sentence with
+    no words gets all-zero weights (so its encoding is the zero vector).
+    """
+    mask = word_mask.to(dtype or torch.get_default_dtype())  # (..., L)
+    j = torch.cumsum(mask, dim=-1)  # (..., L): 1-based rank of each real word
+    J = mask.sum(dim=-1, keepdim=True).clamp(min=1)  # (..., 1) words per sentence
+    k = torch.arange(1, dim + 1, dtype=mask.dtype, device=mask.device) / dim  # (d,) k/d
+    rel = (j / J)[..., None]  # (..., L, 1) j/J
+    weights = (1 - rel) - k * (1 - 2 * rel)  # (..., L, d)
+    return weights * mask[..., None]
+
+
+def encode_sentences(word_vectors: Tensor, weights: Tensor) -> Tensor:
+    """``m = Σ_j l_j ∘ e_j``: word_vectors (..., L, d), weights (..., L, d) or (L, d) -> (..., d).
+
+    With PE weights this is MemN2N §4.1; with learned weights ``f_j`` it is EntNet's
+    multiplicative-mask input encoder ``s_t = Σ_i f_i ∘ e_i`` (Henaff et al. 2017, §2.1); with
+    0/1 weights it is the bag of words.
+    """
+    return (word_vectors * weights).sum(dim=-2)
