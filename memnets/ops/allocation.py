@@ -1,0 +1,92 @@
+"""Dynamic memory allocation (Graves et al. 2016, Methods "Dynamic memory allocation").
+
+    ψ_t = Π_i (1 − f_t^i w_{t−1}^{r,i})                          (retention)
+    u_t = (u_{t−1} + w_{t−1}^w − u_{t−1} ∘ w_{t−1}^w) ∘ ψ_t       (usage)
+    a_t[φ_t[j]] = (1 − u_t[φ_t[j]]) Π_{i<j} u_t[φ_t[i]]            (allocation, φ = free list)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+ALLOCATION_MODES = ("sorted", "normalized", "softmax")
+
+
+def retention(free_gates: Tensor, prev_read_weights: Tensor) -> Tensor:
+    """Memory retention vector ψ_t = Π_i (1 − f^i w^{r,i}_{t−1}).
+
+    free_gates f (B, R) in [0, 1], prev_read_weights (B, R, N) -> ψ (B, N) in [0, 1].
+    """
+    return torch.prod(1.0 - free_gates.unsqueeze(-1) * prev_read_weights, dim=1)
+
+
+def update_usage(usage: Tensor, prev_write_weights: Tensor, retention: Tensor) -> Tensor:
+    """u_t = (u_{t−1} + w^w_{t−1} − u_{t−1} ∘ w^w_{t−1}) ∘ ψ_t.
+
+    usage (B, N), prev_write_weights (B, Hw, N), retention ψ (B, N) -> usage (B, N) in [0, 1].
+    With several write heads their combined write is w = 1 − Π_h (1 − w_h) (the probability
+    that some head wrote the slot); for one head w = w_1 and this is the paper's equation.
+    """
+    if prev_write_weights.shape[1] == 1:
+        written = prev_write_weights[:, 0]  # (B, N)
+    else:
+        written = 1.0 - torch.prod(1.0 - prev_write_weights, dim=1)  # (B, N)
+    return (usage + written - usage * written) * retention
+
+
+def _exclusive_cumprod(x: Tensor) -> Tensor:
+    """[1, x_1, x_1 x_2, ..., x_1…x_{N−1}] along the last axis. x (B, N) -> (B, N)."""
+    shifted = torch.cat([torch.ones_like(x[..., :1]), x[..., :-1]], dim=-1)
+    return torch.cumprod(shifted, dim=-1)
+
+
+def allocation_weights(
+    usage: Tensor, *, mode: str = "sorted", beta: float = 10.0, eps: float = 1e-6
+) -> Tensor:
+    """Allocation weighting a_t over slots: usage (B, N) in [0, 1] -> a (B, N), a ≥ 0, Σa ≤ 1.
+
+    - ``sorted`` (the paper): free list φ = slots by ascending usage;
+      a[φ_j] = (1 − u[φ_j]) Π_{i<j} u[φ_i] (an exclusive cumulative product), scattered back
+      to slot order. As in the paper, the gradient ignores the discontinuity of the sort (it
+      flows through the sorted values only). As in DeepMind's released code, usage is first
+      squashed to u ← eps + (1 − eps) u, so no factor of the product is exactly 0 (which keeps
+      the cumulative product's gradient well defined); this changes a by O(eps).
+      Σa = 1 − Π u ≤ 1: a full memory allocates nothing.
+    - ``normalized`` (lecture notes, differentiable form 1): a_i = (1 − u_i) / (N − Σ_j u_j);
+      sums to 1 whenever some slot is not fully used (the denominator is clamped to eps).
+    - ``softmax`` (lecture notes, differentiable form 2): the notes write softmax((u − 1)·β_a),
+      which with β_a > 0 puts the most weight on the MOST used slot, the opposite of the
+      intent. We keep the intent, "prefer free slots": a = softmax((1 − u)·β_a), β_a = ``beta``
+      > 0 (equal to softmax(−β_a u)). Always sums to 1, even when the memory is full.
+    """
+    if mode == "sorted":
+        squashed = eps + (1.0 - eps) * usage  # (B, N)
+        sorted_usage, free_list = torch.sort(squashed, dim=-1)  # ascending: φ
+        sorted_alloc = (1.0 - sorted_usage) * _exclusive_cumprod(sorted_usage)  # (B, N)
+        return torch.zeros_like(sorted_alloc).scatter(-1, free_list, sorted_alloc)
+    if mode == "normalized":
+        free = 1.0 - usage  # (B, N)
+        return free / free.sum(dim=-1, keepdim=True).clamp_min(eps)
+    if mode == "softmax":
+        return torch.softmax((1.0 - usage) * beta, dim=-1)
+    raise ValueError(f"allocation mode={mode!r}; expected one of {ALLOCATION_MODES}")
+
+
+def allocate_heads(
+    usage: Tensor, write_gates: Tensor, *, mode: str = "sorted", beta: float = 10.0
+) -> Tensor:
+    """Allocation weightings for several write heads, allocated in turn.
+
+    usage (B, N), write_gates g^w (B, Hw) -> allocations (B, Hw, N). Head h sees the usage left
+    after heads < h have (tentatively) written: u ← u + (1 − u) ∘ g^w_h a_h, so two heads do
+    not both pick the same free slot. With one head this is ``allocation_weights(usage)``.
+    The loop over heads is inherent (each depends on the previous one).
+    """
+    allocations = []
+    for h in range(write_gates.shape[1]):
+        a = allocation_weights(usage, mode=mode, beta=beta)  # (B, N)
+        allocations.append(a)
+        if h + 1 < write_gates.shape[1]:
+            usage = usage + (1.0 - usage) * write_gates[:, h : h + 1] * a
+    return torch.stack(allocations, dim=1)
