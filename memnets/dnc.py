@@ -1,0 +1,202 @@
+"""Differentiable Neural Computer (Graves et al., Nature 2016, Methods).
+
+Each step the controller reads χ_t = [x_t; r^1_{t−1}; …; r^R_{t−1}], emits the output part
+ν_t = W_y [h^1_t; …; h^L_t] and the interface ξ_t = W_ξ [h^1_t; …; h^L_t]; the memory access
+(:mod:`memnets.dnc_access`) writes and reads with ξ_t, and the output is
+y_t = ν_t + W_r [r^1_t; …; r^R_t].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from memnets.base import RecurrentMemoryNetwork
+from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
+from tasks.spec import TaskSpec
+
+CONTROLLERS = ("lstm", "feedforward")
+
+
+class ControllerState(NamedTuple):
+    h: tuple[Tensor, ...]  # L × (B, H); empty for the feed-forward controller
+    c: tuple[Tensor, ...]  # L × (B, H)
+
+
+class DNCState(NamedTuple):
+    controller: ControllerState
+    access: AccessState
+    read_words: Tensor  # (B, R, W)  r_t, fed back in χ_{t+1}
+    diagnostics: AccessDiagnostics  # this step's allocation, gates and read modes
+
+
+class DeepLSTMController(nn.Module):
+    """The paper's deep LSTM (Methods, "Controller network"): layer l reads
+    [χ_t; h^{l−1}_t; h^l_{t−1}] (the last term through the cell's recurrent weights); the output
+    is the concatenation [h^1_t; …; h^L_t] of all layers."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.cells = nn.ModuleList(
+            nn.LSTMCell(input_size + (hidden_size if layer else 0), hidden_size)
+            for layer in range(num_layers)
+        )
+
+    @property
+    def out_features(self) -> int:
+        return self.hidden_size * len(self.cells)
+
+    def initial_state(self, batch_size: int, device, dtype) -> ControllerState:
+        zeros = [torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+                 for _ in self.cells]
+        return ControllerState(tuple(zeros), tuple(zeros))
+
+    def forward(self, chi: Tensor, state: ControllerState) -> tuple[Tensor, ControllerState]:
+        """chi (B, χ) -> output (B, L·H), new state."""
+        hs, cs = [], []
+        below = None
+        for layer, cell in enumerate(self.cells):
+            inp = chi if below is None else torch.cat([chi, below], dim=-1)
+            h, c = cell(inp, (state.h[layer], state.c[layer]))
+            hs.append(h)
+            cs.append(c)
+            below = h
+        out = hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)
+        return out, ControllerState(tuple(hs), tuple(cs))
+
+
+class FeedforwardController(nn.Module):
+    """A stack of tanh layers, layer l reading [χ_t; h^{l−1}_t] (the DNC paper's copy
+    experiments, ED Figs 1 and 4, use a feed-forward controller); output [h^1_t; …; h^L_t]."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.layers = nn.ModuleList(
+            nn.Linear(input_size + (hidden_size if layer else 0), hidden_size)
+            for layer in range(num_layers)
+        )
+
+    @property
+    def out_features(self) -> int:
+        return self.hidden_size * len(self.layers)
+
+    def initial_state(self, batch_size: int, device, dtype) -> ControllerState:
+        return ControllerState((), ())
+
+    def forward(self, chi: Tensor, state: ControllerState) -> tuple[Tensor, ControllerState]:
+        hs = []
+        below = None
+        for layer in self.layers:
+            inp = chi if below is None else torch.cat([chi, below], dim=-1)
+            below = torch.tanh(layer(inp))
+            hs.append(below)
+        return (hs[0] if len(hs) == 1 else torch.cat(hs, dim=-1)), state
+
+
+class DNC(RecurrentMemoryNetwork):
+    """The DNC core behind the common interface.
+
+    Hyper-parameters: ``memory_size`` N, ``word_size`` W, ``num_reads`` R, ``num_writes`` Hw
+    (paper: 1), ``controller`` ("lstm" = deep LSTM, or "feedforward"), ``hidden_size`` and
+    ``num_layers`` of the controller, ``distance`` for content lookup, ``allocation`` mode and
+    ``allocation_beta`` (softmax mode), ``clip`` (bound on ν_t and the raw ξ_t; DeepMind's code
+    clips at 20; None or 0 = off) and the Csordás & Schmidhuber 2019 switches
+    ``content_masking`` (with ``mask_min``), ``dealloc_wipe``, ``link_sharpness``.
+    """
+
+    SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        *,
+        memory_size: int = 16,
+        word_size: int = 16,
+        num_reads: int = 1,
+        num_writes: int = 1,
+        controller: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        distance: str = "cosine",
+        allocation: str = "sorted",
+        allocation_beta: float = 10.0,
+        clip: float | None = 20.0,
+        content_masking: bool = False,
+        mask_min: float = 0.0,
+        dealloc_wipe: bool = False,
+        link_sharpness: bool = False,
+        input_encoding: str = "auto",
+        embed_dim: int | None = None,
+        role_input: bool = False,
+    ) -> None:
+        super().__init__(
+            spec, input_encoding=input_encoding, embed_dim=embed_dim, role_input=role_input
+        )
+        if controller not in CONTROLLERS:
+            raise ValueError(f"controller={controller!r}; expected one of {CONTROLLERS}")
+        if min(memory_size, word_size, num_reads, num_writes, hidden_size, num_layers) < 1:
+            raise ValueError("memory_size, word_size, num_reads, num_writes, hidden_size and "
+                             "num_layers must all be >= 1")
+        self.num_reads, self.word_size, self.clip = num_reads, word_size, clip
+        chi_size = self.input_size + num_reads * word_size
+        controller_cls = DeepLSTMController if controller == "lstm" else FeedforwardController
+        self.controller = controller_cls(chi_size, hidden_size, num_layers)
+        hidden = self.controller.out_features
+        self.interface = InterfaceLayer(
+            hidden, word_size=word_size, num_reads=num_reads, num_writes=num_writes,
+            content_masking=content_masking, mask_min=mask_min, link_sharpness=link_sharpness,
+            clip=clip,
+        )
+        self.access = MemoryAccess(
+            memory_size=memory_size, word_size=word_size, num_reads=num_reads,
+            num_writes=num_writes, distance=distance, allocation=allocation,
+            allocation_beta=allocation_beta, dealloc_wipe=dealloc_wipe,
+        )
+        self.output_layer = nn.Linear(hidden, self.output_size)  # W_y
+        self.read_output = nn.Linear(num_reads * word_size, self.output_size, bias=False)  # W_r
+
+    def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> DNCState:
+        access = self.access.initial_state(batch_size, device, dtype)
+        Hw, R, N = self.access.num_writes, self.num_reads, self.access.memory_size
+        diagnostics = AccessDiagnostics(
+            allocation=torch.zeros(batch_size, Hw, N, device=device, dtype=dtype),
+            read_modes=torch.zeros(batch_size, R, 1 + 2 * Hw, device=device, dtype=dtype),
+            write_gate=torch.zeros(batch_size, Hw, device=device, dtype=dtype),
+            allocation_gate=torch.zeros(batch_size, Hw, device=device, dtype=dtype),
+            free_gates=torch.zeros(batch_size, R, device=device, dtype=dtype),
+        )
+        return DNCState(
+            controller=self.controller.initial_state(batch_size, device, dtype),
+            access=access,
+            read_words=torch.zeros(batch_size, R, self.word_size, device=device, dtype=dtype),
+            diagnostics=diagnostics,
+        )
+
+    def step(self, x_t: Tensor, role_t: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """x_t (B, E) -> y_t (B, O). ``role_t`` is not read (use ``role_input`` to feed it)."""
+        chi = torch.cat([x_t, state.read_words.flatten(1)], dim=-1)  # (B, E + R·W)
+        h, controller_state = self.controller(chi, state.controller)  # (B, L·H)
+        nu = self.output_layer(h)  # (B, O)
+        if self.clip:
+            nu = nu.clamp(-self.clip, self.clip)
+        read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
+        y = nu + self.read_output(read_words.flatten(1))  # (B, O)
+        return y, DNCState(controller_state, access_state, read_words, diagnostics)
+
+    def trace_fields(self, state: DNCState) -> dict[str, Tensor]:
+        """Per-step traces: weightings, usage, allocation, gates and read modes."""
+        access, diag = state.access, state.diagnostics
+        return {
+            "write_weights": access.write_weights,  # (B, Hw, N)
+            "read_weights": access.read_weights,  # (B, R, N)
+            "usage": access.usage,  # (B, N)
+            "allocation": diag.allocation,  # (B, Hw, N)
+            "read_modes": diag.read_modes,  # (B, R, 1 + 2 Hw)
+            "write_gate": diag.write_gate,  # (B, Hw)
+            "allocation_gate": diag.allocation_gate,  # (B, Hw)
+            "free_gates": diag.free_gates,  # (B, R)
+        }

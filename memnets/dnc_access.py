@@ -1,0 +1,234 @@
+"""The DNC's memory access: interface vector -> write, link, read (Graves et al. 2016, Methods).
+
+``InterfaceLayer`` turns the controller output into a :class:`DNCInterface` (ξ_t with the paper's
+activations); ``MemoryAccess`` applies it to an :class:`AccessState` in the paper's order:
+
+1. retention ψ_t and usage u_t from the previous read/write weightings;
+2. write weighting w^w_t = g^w [g^a a_t + (1 − g^a) c^w_t], then erase and write;
+3. link L_t and precedence p_t from w^w_t (L_t uses p_{t−1});
+4. read weighting w^{r,i}_t = π^i[1] b^i_t + π^i[2] c^{r,i}_t + π^i[3] f^i_t, then read.
+
+Optional switches from Csordás & Schmidhuber 2019 ("Improving differentiable neural computers
+through memory masking, de-allocation, and link distribution sharpness control"), all off by
+default: ``content_masking`` (masked content lookup), ``dealloc_wipe`` (de-allocation erases:
+M ← M ∘ ψ) and ``link_sharpness`` (sharpened f and b).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from memnets.ops.allocation import ALLOCATION_MODES, allocate_heads, retention, update_usage
+from memnets.ops.content import DISTANCES, content_weights
+from memnets.ops.linkage import directional_read_weights, update_link, update_precedence
+from memnets.ops.memory import erase_and_write, read_memory
+
+
+class DNCInterface(NamedTuple):
+    """ξ_t after the paper's activations. Hw write heads (the paper has Hw = 1)."""
+
+    read_keys: Tensor  # (B, R, W)      k^{r,i}
+    read_strengths: Tensor  # (B, R)    β^{r,i} = oneplus(β̂) ≥ 1
+    write_key: Tensor  # (B, Hw, W)     k^w
+    write_strength: Tensor  # (B, Hw)   β^w ≥ 1
+    erase_vector: Tensor  # (B, Hw, W)  e = σ(ê)
+    write_vector: Tensor  # (B, Hw, W)  v
+    free_gates: Tensor  # (B, R)        f^i = σ(f̂^i)
+    allocation_gate: Tensor  # (B, Hw)  g^a = σ(ĝ^a)
+    write_gate: Tensor  # (B, Hw)       g^w = σ(ĝ^w)
+    read_modes: Tensor  # (B, R, 1 + 2 Hw) softmax over [backward_1..Hw, content, forward_1..Hw]
+    read_masks: Tensor | None = None  # (B, R, W) in [mask_min, 1] (content_masking)
+    write_mask: Tensor | None = None  # (B, Hw, W)
+    forward_sharpness: Tensor | None = None  # (B, R, Hw) ≥ 1 (link_sharpness)
+    backward_sharpness: Tensor | None = None  # (B, R, Hw) ≥ 1
+
+
+class AccessState(NamedTuple):
+    memory: Tensor  # (B, N, W)        M_t
+    usage: Tensor  # (B, N)            u_t
+    link: Tensor  # (B, Hw, N, N)      L_t
+    precedence: Tensor  # (B, Hw, N)   p_t
+    read_weights: Tensor  # (B, R, N)  w^r_t
+    write_weights: Tensor  # (B, Hw, N) w^w_t
+
+
+class AccessDiagnostics(NamedTuple):
+    """What the access did this step, kept explicit for traces and memory pictures."""
+
+    allocation: Tensor  # (B, Hw, N)   a_t
+    read_modes: Tensor  # (B, R, 1 + 2 Hw)
+    write_gate: Tensor  # (B, Hw)
+    allocation_gate: Tensor  # (B, Hw)
+    free_gates: Tensor  # (B, R)
+
+
+def oneplus(x: Tensor) -> Tensor:
+    """oneplus(x) = 1 + log(1 + eˣ) ∈ [1, ∞) (Graves et al. 2016, Methods)."""
+    return 1.0 + F.softplus(x)
+
+
+class InterfaceLayer(nn.Module):
+    """One linear map from the controller output to ξ_t, split and activated into a
+    :class:`DNCInterface`. ``clip`` bounds the raw ξ̂_t to [−clip, clip] before activations."""
+
+    def __init__(
+        self,
+        in_features: int,
+        *,
+        word_size: int,
+        num_reads: int,
+        num_writes: int,
+        content_masking: bool = False,
+        mask_min: float = 0.0,
+        link_sharpness: bool = False,
+        clip: float | None = None,
+    ) -> None:
+        super().__init__()
+        W, R, Hw = word_size, num_reads, num_writes
+        self.shapes: dict[str, tuple[int, ...]] = {
+            "read_keys": (R, W), "read_strengths": (R,), "write_key": (Hw, W),
+            "write_strength": (Hw,), "erase_vector": (Hw, W), "write_vector": (Hw, W),
+            "free_gates": (R,), "allocation_gate": (Hw,), "write_gate": (Hw,),
+            "read_modes": (R, 1 + 2 * Hw),
+        }
+        if content_masking:
+            self.shapes.update(read_masks=(R, W), write_mask=(Hw, W))
+        if link_sharpness:
+            self.shapes.update(forward_sharpness=(R, Hw), backward_sharpness=(R, Hw))
+        self.sizes = [math.prod(s) for s in self.shapes.values()]
+        self.mask_min = mask_min
+        self.clip = clip
+        self.linear = nn.Linear(in_features, sum(self.sizes))
+
+    @property
+    def out_features(self) -> int:
+        return self.linear.out_features
+
+    def forward(self, h: Tensor) -> DNCInterface:
+        """h (B, hidden) -> DNCInterface."""
+        xi = self.linear(h)  # (B, |ξ|)
+        if self.clip:
+            xi = xi.clamp(-self.clip, self.clip)
+        chunks = xi.split(self.sizes, dim=-1)
+        parts = {
+            name: chunk.unflatten(-1, shape)
+            for (name, shape), chunk in zip(self.shapes.items(), chunks, strict=True)
+        }
+        for name in ("read_strengths", "write_strength", "forward_sharpness",
+                     "backward_sharpness"):
+            if name in parts:
+                parts[name] = oneplus(parts[name])
+        for name in ("erase_vector", "free_gates", "allocation_gate", "write_gate"):
+            parts[name] = torch.sigmoid(parts[name])
+        for name in ("read_masks", "write_mask"):
+            if name in parts:
+                parts[name] = self.mask_min + (1.0 - self.mask_min) * torch.sigmoid(parts[name])
+        parts["read_modes"] = torch.softmax(parts["read_modes"], dim=-1)
+        return DNCInterface(**parts)
+
+
+class MemoryAccess(nn.Module):
+    """Parameter-free DNC memory access: ``(interface, state) -> (read words, state, diag)``.
+
+    A module only to hold its settings; every equation lives in :mod:`memnets.ops`.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory_size: int,
+        word_size: int,
+        num_reads: int,
+        num_writes: int = 1,
+        distance: str = "cosine",
+        allocation: str = "sorted",
+        allocation_beta: float = 10.0,
+        dealloc_wipe: bool = False,
+    ) -> None:
+        super().__init__()
+        if distance not in DISTANCES:
+            raise ValueError(f"distance={distance!r}; expected one of {DISTANCES}")
+        if allocation not in ALLOCATION_MODES:
+            raise ValueError(f"allocation={allocation!r}; expected one of {ALLOCATION_MODES}")
+        self.memory_size = memory_size
+        self.word_size = word_size
+        self.num_reads = num_reads
+        self.num_writes = num_writes
+        self.distance = distance
+        self.allocation = allocation
+        self.allocation_beta = allocation_beta
+        self.dealloc_wipe = dealloc_wipe
+
+    def initial_state(
+        self, batch_size: int, device: torch.device, dtype: torch.dtype
+    ) -> AccessState:
+        B, N, W, R, Hw = (batch_size, self.memory_size, self.word_size, self.num_reads,
+                          self.num_writes)
+        zeros = dict(device=device, dtype=dtype)
+        return AccessState(
+            memory=torch.zeros(B, N, W, **zeros),
+            usage=torch.zeros(B, N, **zeros),
+            link=torch.zeros(B, Hw, N, N, **zeros),
+            precedence=torch.zeros(B, Hw, N, **zeros),
+            read_weights=torch.zeros(B, R, N, **zeros),
+            write_weights=torch.zeros(B, Hw, N, **zeros),
+        )
+
+    def forward(
+        self, xi: DNCInterface, state: AccessState
+    ) -> tuple[Tensor, AccessState, AccessDiagnostics]:
+        """One access step. Returns read words (B, R, W), the new state and diagnostics."""
+        Hw = self.num_writes
+        # 1. Usage from the previous step's weightings.
+        psi = retention(xi.free_gates, state.read_weights)  # (B, N)
+        usage = update_usage(state.usage, state.write_weights, psi)  # (B, N)
+        memory = state.memory
+        if self.dealloc_wipe:
+            memory = memory * psi.unsqueeze(-1)  # freed slots are erased too (Csordás 2019)
+
+        # 2. Write weighting, then erase and write.
+        write_content = content_weights(
+            memory, xi.write_key, xi.write_strength, distance=self.distance, mask=xi.write_mask
+        )  # (B, Hw, N)
+        alloc = allocate_heads(
+            usage, xi.write_gate, mode=self.allocation, beta=self.allocation_beta
+        )  # (B, Hw, N)
+        g_a = xi.allocation_gate.unsqueeze(-1)  # (B, Hw, 1)
+        write_weights = xi.write_gate.unsqueeze(-1) * (
+            g_a * alloc + (1.0 - g_a) * write_content
+        )  # (B, Hw, N)
+        memory = erase_and_write(memory, write_weights, xi.erase_vector, xi.write_vector)
+
+        # 3. Temporal links (L_t uses p_{t−1}).
+        link = update_link(state.link, state.precedence, write_weights)  # (B, Hw, N, N)
+        precedence = update_precedence(state.precedence, write_weights)  # (B, Hw, N)
+
+        # 4. Read weighting: backward, content and forward modes, then read.
+        read_content = content_weights(
+            memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks
+        )  # (B, R, N)
+        forward_w = directional_read_weights(
+            link, state.read_weights, True, xi.forward_sharpness
+        )  # (B, R, Hw, N)
+        backward_w = directional_read_weights(
+            link, state.read_weights, False, xi.backward_sharpness
+        )  # (B, R, Hw, N)
+        modes = xi.read_modes  # (B, R, 1 + 2 Hw)
+        read_weights = (
+            torch.matmul(modes[:, :, None, :Hw], backward_w).squeeze(2)
+            + modes[:, :, Hw : Hw + 1] * read_content
+            + torch.matmul(modes[:, :, None, Hw + 1 :], forward_w).squeeze(2)
+        )  # (B, R, N)
+        read_words = read_memory(memory, read_weights)  # (B, R, W)
+
+        new_state = AccessState(memory, usage, link, precedence, read_weights, write_weights)
+        diagnostics = AccessDiagnostics(
+            allocation=alloc, read_modes=modes, write_gate=xi.write_gate,
+            allocation_gate=xi.allocation_gate, free_gates=xi.free_gates,
+        )
+        return read_words, new_state, diagnostics
