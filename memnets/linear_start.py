@@ -7,8 +7,8 @@ were re-inserted and training recommenced."
 
 The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
 of mutable configuration a model may carry, see :class:`memnets.memn2n.MemN2N`). Softmax comes
-back at the end of the first training epoch whose validation loss (``monitor``) did not improve
-on the best so far, or after ``max_epochs`` epochs, whichever is first. The paper also lowered
+back after the first validation whose loss (``monitor``) did not improve on the best so far,
+or at the end of epoch ``max_epochs``, whichever is first. The paper also lowered
 the learning rate during LS (0.005 instead of 0.01); this callback leaves the optimiser alone.
 """
 
@@ -49,6 +49,7 @@ class LinearStart(L.Callback):
         self.active = max_epochs > 0
         self.best: float | None = None
         self.ended_epoch: int | None = None
+        self.warned = False
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if set_softmax(pl_module, not self.active) == 0:
@@ -57,24 +58,31 @@ class LinearStart(L.Callback):
                 f"{type(pl_module).__name__} has none. Remove the callback for this model."
             )
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.active:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """After each real validation (metrics aggregated): end LS if the loss did not improve."""
+        if not self.active or trainer.sanity_checking:
             return
-        epochs_done = trainer.current_epoch + 1
         value = trainer.callback_metrics.get(self.monitor)
-        stalled = False
         if value is None:
-            if epochs_done == 1:
+            if not self.warned:
                 rank_zero_warn(f"LinearStart: '{self.monitor}' not logged; LS ends at max_epochs")
-        else:
-            value = float(value)
-            stalled = self.best is not None and value >= self.best
-            self.best = value if self.best is None else min(self.best, value)
-        if stalled or epochs_done >= self.max_epochs:
-            self.active = False
-            self.ended_epoch = epochs_done
-            set_softmax(pl_module, True)
-            rank_zero_info(f"LinearStart: softmax re-inserted after epoch {epochs_done}")
+                self.warned = True
+            return
+        value = float(value)
+        stalled = self.best is not None and value >= self.best
+        self.best = value if self.best is None else min(self.best, value)
+        if stalled:
+            self._end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and trainer.current_epoch + 1 >= self.max_epochs:
+            self._end(trainer, pl_module)
+
+    def _end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.active = False
+        self.ended_epoch = trainer.current_epoch + 1
+        set_softmax(pl_module, True)
+        rank_zero_info(f"LinearStart: softmax re-inserted in epoch {self.ended_epoch}")
 
     def state_dict(self) -> dict[str, Any]:
         return {"active": self.active, "best": self.best, "ended_epoch": self.ended_epoch}
