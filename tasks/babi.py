@@ -1,0 +1,323 @@
+"""bAbI QA tasks v1.2 (Weston et al. 2015, arXiv:1502.05698) as one Lightning data module.
+
+One parse (:mod:`tasks.babi_parse`), two granularities (:mod:`tasks.babi_encode`):
+``granularity="word"`` is the DNC paper protocol (Graves et al. 2016, Methods), one word per step
+with '-' answer steps; ``granularity="sentence"`` gives MemN2N/EntNet one sentence per step and
+one answer step per question. One episode is one whole story with all its questions.
+
+Splits: ``size`` "1k" (``en/``) or "10k" (``en-10k/``); training stories of each task are split
+into a seeded ``val_fraction`` validation part and the rest; the official ``*_test.txt`` files are
+the only test split (``test_split_names = ("test",)``). ``group`` = position of the story's task
+in ``tasks``; ``group_names`` = ``("qa<k>", ...)``, hence metric keys like
+``test/group/qa16/error``.
+
+Joint vs per-task: ``joint=True`` mixes the stories of all ``tasks`` in one stream (the DNC
+paper's joint training; metrics are still reported per group). ``joint=False`` means per-task
+training, i.e. one model per task: the module then refuses more than one task; run the 20 tasks
+as 20 runs (e.g. a Hydra multirun over ``task.tasks=[1],[2],...``).
+
+The vocabulary (PAD first, then sorted) is built from every file of the 20 tasks present in the
+data (``en`` and ``en-10k``, train and test), so it does not depend on ``size`` or ``tasks``; it is
+saved with checkpoints (``state_dict``) and checked on load. Parsed tensors are cached under
+``cache_dir`` (default ``$MEMNETS_CACHE`` or ``~/.cache/memnets``) keyed by file content and
+settings. Batches group stories of similar length (:mod:`tasks.babi_batching`); under DDP each
+rank reads its own shard (fits ``Trainer(use_distributed_sampler=False)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import torch
+from torch.utils.data import DataLoader
+
+from tasks.babi_batching import BucketBatchSampler, make_sampler
+from tasks.babi_encode import (
+    ENCODING_VERSION,
+    GRANULARITIES,
+    BabiStories,
+    BabiVocabularyError,
+    EncodedStories,
+    Vocabulary,
+    build_vocabulary,
+    cached_encode,
+    concat_encoded,
+    select_stories,
+    sentence_width,
+)
+from tasks.babi_parse import SIZE_FOLDERS, TASK_NAMES, Story, parse_stories, task_file
+from tasks.babi_source import ARCHIVE_ROOT, CANONICAL_URL, BabiDataError, open_source
+from tasks.batch import collate
+from tasks.spec import TaskSpec
+
+log = logging.getLogger(__name__)
+
+ALL_TASKS = tuple(TASK_NAMES)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MEMNETS_CACHE") or "~/.cache/memnets").expanduser()
+
+
+class BabiDataModule(L.LightningDataModule):
+    """bAbI for any model (see module docstring). ``spec`` is ready right after ``__init__``.
+
+    Args:
+        data_dir: folder or tarball holding ``tasks_1-20_v1-2`` (downloaded there if absent).
+        size: "1k" or "10k" training stories per task.
+        tasks: subset of 1..20.
+        joint: True = one mixed stream; False = per-task training, exactly one task.
+        granularity: "word" (DNC) or "sentence" (MemN2N/EntNet).
+        batch_size: stories per batch.
+        val_fraction: share of each task's training stories held out for validation (seeded).
+        seed: seed of the validation split and of the batch order.
+        fallback_to_1k: if a 10k file is missing (en-10k qa3 train in shared/data), use the 1k
+            file instead (logged and put in ``record()``); otherwise that is an error.
+        num_workers: DataLoader worker processes.
+        cache_dir: cache folder (``None`` = ``$MEMNETS_CACHE`` or ``~/.cache/memnets``;
+            ``""`` = no cache).
+        sha256: if set, a tarball named by ``data_dir`` must have this checksum.
+        download_url: where to fetch the tarball if ``data_dir`` is empty (``None``: never).
+        pool_batches: batches per length-sorted pool when training.
+    """
+
+    test_split_names: tuple[str, ...] = ("test",)
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike = "data/babi",
+        size: str = "10k",
+        tasks: Iterable[int] | int = ALL_TASKS,
+        joint: bool = True,
+        granularity: str = "word",
+        batch_size: int = 32,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        fallback_to_1k: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        sha256: str | None = None,
+        download_url: str | None = CANONICAL_URL,
+        pool_batches: int = 50,
+    ) -> None:
+        super().__init__()
+        self.tasks = (int(tasks),) if isinstance(tasks, int) else tuple(int(t) for t in tasks)
+        bad = [t for t in self.tasks if t not in TASK_NAMES]
+        if not self.tasks or bad or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"bAbI tasks={self.tasks}: expected distinct task numbers in 1..20")
+        if not joint and len(self.tasks) != 1:
+            raise ValueError(
+                f"joint=false is per-task training (one model per task) but tasks={self.tasks}; "
+                "give one task per run (e.g. multirun task.tasks=[1],[2],...) or set joint=true"
+            )
+        if size not in SIZE_FOLDERS:
+            raise ValueError(f"bAbI size={size!r}; expected one of {tuple(SIZE_FOLDERS)}")
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"bAbI granularity={granularity!r}; expected one of {GRANULARITIES}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        self.size, self.joint, self.granularity = size, joint, granularity
+        self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
+        self.fallback_to_1k, self.num_workers, self.pool_batches = (
+            fallback_to_1k,
+            num_workers,
+            pool_batches,
+        )
+        if cache_dir is None:
+            self.cache_dir: Path | None = default_cache_dir() / "babi"
+        else:
+            self.cache_dir = Path(cache_dir).expanduser() / "babi" if str(cache_dir) else None
+        self.source = open_source(data_dir, sha256=sha256, url=download_url)
+        self._bytes: dict[str, bytes] = {}  # rel path -> content, only until setup() is done
+        self._parsed: dict[str, list[Story]] = {}
+        self.fallbacks: list[str] = []
+        self.files = {
+            (t, s): self._resolve_file(t, s) for t in self.tasks for s in ("train", "test")
+        }
+        self.vocab, self.width = self._load_vocabulary()
+        self.spec = TaskSpec(
+            input_kind="tokens",
+            input_width=self.width,
+            target_kind="tokens",
+            target_width=1,
+            vocab_size=len(self.vocab),
+            num_classes=len(self.vocab),
+            granularity=granularity,
+            group_names=tuple(f"qa{t}" for t in self.tasks),
+        )
+        self.train_set: BabiStories | None = None
+        self.val_set: BabiStories | None = None
+        self.test_set: BabiStories | None = None
+
+    # ---- files -------------------------------------------------------------------------------
+    def _resolve_file(self, task: int, split: str) -> str:
+        rel = task_file(task, self.size, split)
+        if self.source.exists(rel):
+            return rel
+        small = task_file(task, "1k", split)
+        if self.size == "10k" and self.fallback_to_1k and self.source.exists(small):
+            note = f"{ARCHIVE_ROOT}/{rel} missing: used {ARCHIVE_ROOT}/{small} (1k) instead"
+            log.warning("bAbI fallback_to_1k: %s", note)
+            self.fallbacks.append(note)
+            return small
+        hint = " (or set task.fallback_to_1k=true to use the 1k file)" if self.size == "10k" else ""
+        raise BabiDataError(f"bAbI file {ARCHIVE_ROOT}/{rel} is missing from {self.source}{hint}")
+
+    def _read(self, rel: str) -> bytes:
+        if rel not in self._bytes:
+            self._bytes[rel] = self.source.read(rel)
+        return self._bytes[rel]
+
+    def _parse(self, rel: str) -> list[Story]:
+        if rel not in self._parsed:
+            self._parsed[rel] = parse_stories(self._read(rel).decode("utf-8"), rel)
+        return self._parsed[rel]
+
+    def _load_vocabulary(self) -> tuple[Vocabulary, int]:
+        """Vocabulary and L from every present file of the 20 tasks (cached by content)."""
+        rels = [
+            task_file(t, size, split)
+            for size in SIZE_FOLDERS
+            for t in ALL_TASKS
+            for split in ("train", "test")
+        ]
+        rels = [r for r in rels if self.source.exists(r)]
+        digest = hashlib.sha256(f"vocab|{ENCODING_VERSION}|{self.granularity}".encode())
+        for rel in rels:
+            digest.update(f"|{rel}:{hashlib.sha256(self._read(rel)).hexdigest()}".encode())
+        path = self.cache_dir / f"vocab-{digest.hexdigest()[:32]}.json" if self.cache_dir else None
+        if path is not None and path.is_file():
+            saved = json.loads(path.read_text())
+            return Vocabulary(tuple(saved["tokens"])), int(saved["width"])
+        stories = [s for rel in rels for s in self._parse(rel)]
+        vocab = build_vocabulary(stories, self.granularity)
+        width = 1 if self.granularity == "word" else sentence_width(stories)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"tokens": vocab.tokens, "width": width}))
+                tmp.replace(path)
+            except OSError as err:
+                log.warning("could not write bAbI vocabulary cache %s (%s)", path, err)
+        return vocab, width
+
+    def _encoded(self, rel: str) -> EncodedStories:
+        return cached_encode(
+            self._read(rel),
+            lambda _: self._parse(rel),
+            self.vocab,
+            self.granularity,
+            self.width,
+            self.cache_dir,
+            rel,
+        )
+
+    # ---- Lightning hooks ---------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train, val, test, groups = [], [], [], {"train": [], "val": [], "test": []}
+        for g, task in enumerate(self.tasks):
+            enc = self._encoded(self.files[task, "train"])
+            n = len(enc.lengths)
+            perm = torch.randperm(
+                n, generator=torch.Generator().manual_seed(self.seed * 1009 + task)
+            )
+            n_val = max(1, round(self.val_fraction * n))
+            is_val = torch.zeros(n, dtype=torch.bool)
+            is_val[perm[:n_val]] = True
+            test_enc = self._encoded(self.files[task, "test"])
+            for parts, name, part in (
+                (train, "train", select_stories(enc, ~is_val)),
+                (val, "val", select_stories(enc, is_val)),
+                (test, "test", test_enc),
+            ):
+                parts.append(part)
+                groups[name].append(torch.full((len(part.lengths),), g, dtype=torch.long))
+        self.train_set = BabiStories(concat_encoded(train), torch.cat(groups["train"]))
+        self.val_set = BabiStories(concat_encoded(val), torch.cat(groups["val"]))
+        self.test_set = BabiStories(concat_encoded(test), torch.cat(groups["test"]))
+        self._bytes.clear()
+        self._parsed.clear()
+
+    def _loader(self, dataset: BabiStories | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call BabiDataModule.setup() before asking for a dataloader")
+        sampler = make_sampler(len(dataset), shuffle=train, seed=self.seed)
+        batches = BucketBatchSampler(
+            sampler,
+            self.batch_size,
+            False,
+            lengths=dataset.lengths,
+            pool_batches=self.pool_batches if train else None,
+            shuffle=train,
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader(self.test_set, train=False)]
+
+    # ---- checkpoint and results --------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "vocabulary": list(self.vocab.tokens),
+            "granularity": self.granularity,
+            "input_width": self.width,
+            "tasks": list(self.tasks),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Refuse a checkpoint whose vocabulary/layout differs from this data's (ids would lie)."""
+        saved = tuple(state_dict.get("vocabulary", ()))
+        problems = []
+        if saved != self.vocab.tokens:
+            extra, gone = (
+                sorted(set(saved) - set(self.vocab.tokens)),
+                sorted(set(self.vocab.tokens) - set(saved)),
+            )
+            problems.append(
+                f"vocabulary differs ({len(saved)} saved vs {len(self.vocab)} now; only saved: "
+                f"{extra[:5]}, only now: {gone[:5]})"
+            )
+        for key, now in (("granularity", self.granularity), ("input_width", self.width)):
+            if key in state_dict and state_dict[key] != now:
+                problems.append(f"{key} {state_dict[key]!r} in the checkpoint, {now!r} now")
+        if problems:
+            raise BabiVocabularyError(
+                "bAbI checkpoint does not fit this data: " + "; ".join(problems)
+            )
+
+    def record(self) -> dict[str, Any]:
+        """Facts for results.json."""
+        return {
+            "babi_data_source": str(self.source),
+            "babi_size": self.size,
+            "babi_tasks": list(self.tasks),
+            "babi_granularity": self.granularity,
+            "babi_vocab_size": len(self.vocab),
+            "babi_vocab_fingerprint": self.vocab.fingerprint,
+            "babi_fallback_to_1k": list(self.fallbacks),
+        }
