@@ -319,3 +319,17 @@ def test_small_dnc_learns_to_copy():
             if bit_errors < 0.05:
                 break
     assert bit_errors < 0.05, f"bit errors per length-5 sequence {bit_errors} after {step} steps"
+
+
+def test_memory_picture_from_a_trace(tmp_path):
+    from reports.memory_plot import plot_memory_trace
+
+    model = DNC(BITS, **SMALL)
+    batch = episode_batch(BITS, [6, 4, 5], seed=0)
+    with torch.no_grad():
+        aux = model(batch, trace=True).aux
+    path = plot_memory_trace(aux, tmp_path / "pics" / "memory.png", index=1, length=4,
+                             title="DNC")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no memory traces"):
+        plot_memory_trace({"cell": aux["usage"]}, tmp_path / "x.png")
