@@ -313,11 +313,11 @@ class BabiDataModule(L.LightningDataModule):
     def record(self) -> dict[str, Any]:
         """Facts for results.json."""
         return {
-            "babi_data_source": str(self.source),
-            "babi_size": self.size,
-            "babi_tasks": list(self.tasks),
-            "babi_granularity": self.granularity,
-            "babi_vocab_size": len(self.vocab),
-            "babi_vocab_fingerprint": self.vocab.fingerprint,
-            "babi_fallback_to_1k": list(self.fallbacks),
+            "source": str(self.source),
+            "size": self.size,
+            "tasks": list(self.tasks),
+            "granularity": self.granularity,
+            "vocab_size": len(self.vocab),
+            "vocab_fingerprint": self.vocab.fingerprint,
+            "fallback_to_1k": list(self.fallbacks),
         }
