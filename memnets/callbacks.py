@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 
 class InterruptCheckpoint(pl.Callback):
@@ -20,3 +21,27 @@ class InterruptCheckpoint(pl.Callback):
         if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:
             self.dirpath.mkdir(parents=True, exist_ok=True)
             trainer.save_checkpoint(self.dirpath / "interrupted.ckpt")
+
+
+class InjectNaN(pl.Callback):
+    """Fault injection for checking divergence handling: poison one parameter with NaN just
+    before training step ``at_step`` (``debug=diverge``). Never part of a real run."""
+
+    def __init__(self, at_step: int = 5) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            with torch.no_grad():
+                next(pl_module.parameters()).fill_(float("nan"))
+
+
+class InjectInterrupt(pl.Callback):
+    """Fault injection: raise ``KeyboardInterrupt`` (as Ctrl-C would) at step ``at_step``."""
+
+    def __init__(self, at_step: int = 5) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            raise KeyboardInterrupt

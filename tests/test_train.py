@@ -1,0 +1,119 @@
+"""run.train end to end: every compatible pair runs; results.json tells what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hydra.utils import get_class, instantiate
+
+from run import train
+from tests.conftest import MODEL_NAMES, REPO, TASK_NAMES, compose_cfg
+
+SHORT = ["trainer.max_steps=30", "trainer.val_check_interval=10", "task.val_size=32",
+         "task.test_size=32"]
+
+
+def compatible_pairs() -> list[tuple[str, str]]:
+    pairs = []
+    for task in TASK_NAMES:
+        task_cfg = compose_cfg([f"task={task}"]).task
+        for model in MODEL_NAMES:
+            cls = get_class(compose_cfg([f"model={model}"]).model._target_)
+            granularity = task_cfg.get("granularity", "step")
+            if granularity in cls.SUPPORTED_GRANULARITIES:
+                pairs.append((model, task))
+    return pairs
+
+
+@pytest.mark.parametrize("model, task", compatible_pairs())
+def test_fast_dev_run_every_compatible_pair(model, task, make_cfg):
+    record = train(make_cfg(f"model={model}", f"task={task}", "debug=fdr"))
+    assert record["status"] == "completed"
+    assert record["global_step"] == 1
+
+
+def test_completed_run_writes_results_checkpoint_and_metrics(make_cfg, tmp_path):
+    cfg = make_cfg("model=lstm", "task=copy", *SHORT)
+    record = train(cfg)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["status"] == "completed" and record["global_step"] == 30
+    for split in ("test", "test_2x", "test_4x"):
+        assert 0 <= saved["metrics"][f"{split}/error"] <= 1
+        assert saved["metrics"][f"{split}/bit_errors"] >= 0
+    assert saved["metrics"]["test_2x/group/len11-20/error"] >= 0
+    assert saved["n_params"] == sum(p.numel() for p in instantiate(
+        cfg.model, _partial_=True)(spec=instantiate(cfg.task).spec).parameters())
+    assert saved["config"]["model"]["_target_"] == "memnets.lstm.LSTMBaseline"
+    assert saved["model"] == "lstm" and saved["task"] == "copy"
+    assert saved["wall_time_s"] > 0 and saved["hardware"]["torch"] == torch.__version__
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
+
+
+def test_nan_loss_stops_as_diverged_and_keeps_the_last_good_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg("model=lstm", "task=copy", "debug=diverge", "callbacks.inject_nan.at_step=25",
+                   *SHORT)
+    record = train(cfg)
+    assert record["status"] == "diverged" and "nan" in record["message"].lower()
+    assert record["global_step"] == 25
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["status"] == "diverged"
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 20  # the validation before the NaN
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_interrupted_run_saves_a_checkpoint_and_resumes(make_cfg, tmp_path):
+    cfg = make_cfg("model=lstm", "task=copy", "debug=interrupt",
+                   "callbacks.inject_interrupt.at_step=15", *SHORT)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    run_dir = tmp_path / "run"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
+    resumed = compose_cfg(["model=lstm", "task=copy", f"ckpt_path={run_dir}", *SHORT],
+                          run_dir=tmp_path / "resumed")
+    record = train(resumed)
+    assert record["status"] == "completed" and record["global_step"] == 30
+
+
+@pytest.mark.slow
+def test_lstm_learns_short_copies(make_cfg):
+    record = train(make_cfg(
+        "model=lstm", "task=copy", "task.bits=4", "task.max_length=5", "task.test_size=256",
+        "trainer.max_steps=2000", "trainer.val_check_interval=500", "optimizer.lr=5e-3",
+        "logger=none", "memory_picture=false",
+    ))
+    assert record["status"] == "completed"
+    assert record["metrics"]["test/bit_errors"] < 0.25, record["metrics"]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, "run.py", "model=lstm", "task=copy", "trainer=ddp", "trainer.devices=2",
+         "trainer.accelerator=cpu", *SHORT, "logger=none", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["status"] == "completed"
+    assert record["config"]["trainer"]["strategy"] == "ddp"
+    assert "world_size=2" in proc.stderr + proc.stdout or "MEMBER: 2/2" in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+def test_wandb_logger_works_offline_without_an_account(make_cfg, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    record = train(make_cfg("model=lstm", "task=copy", "logger=wandb", *SHORT))
+    assert record["status"] == "completed"
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
