@@ -105,7 +105,7 @@ class BabiDataModule(L.LightningDataModule):
         cache_dir: str | os.PathLike | None = None,
         sha256: str | None = None,
         download_url: str | None = CANONICAL_URL,
-        pool_batches: int = 50,
+        pool_batches: int = 200,
     ) -> None:
         super().__init__()
         self.tasks = (int(tasks),) if isinstance(tasks, int) else tuple(int(t) for t in tasks)

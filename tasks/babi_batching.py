@@ -53,7 +53,7 @@ class BucketBatchSampler(BatchSampler):
         drop_last: bool = False,
         *,
         lengths: Tensor | Sequence[int],
-        pool_batches: int | None = 50,
+        pool_batches: int | None = 200,
         shuffle: bool = True,
         seed: int = 0,
     ) -> None:
