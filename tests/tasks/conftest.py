@@ -73,3 +73,29 @@ def babi_10k_sentence(babi_dir: Path):
     dm = BabiDataModule(babi_dir, size="10k", granularity="sentence", fallback_to_1k=True)
     dm.setup("fit")
     return dm
+
+
+def write_tiny_babi(folder: Path, n_stories: int = 60) -> Path:
+    """A synthetic ``tasks_1-20_v1-2/en`` with tasks 1 and 19 (train and test), stories of
+    1..12 statements, so data-module tests run without the real data."""
+    names = ["Mary", "John", "Sandra", "Daniel"]
+    places = ["kitchen", "garden", "office", "hallway"]
+    root = folder / "tasks_1-20_v1-2" / "en"
+    root.mkdir(parents=True, exist_ok=True)
+    for task, stem in ((1, "qa1_single-supporting-fact"), (19, "qa19_path-finding")):
+        for split in ("train", "test"):
+            lines = []
+            for s in range(n_stories):
+                k = 1 + (s * 7 + task) % 12
+                for i in range(k):
+                    lines.append(f"{i + 1} {names[(s + i) % 4]} went to the {places[(s * i) % 4]}.")
+                who = names[(s + k - 1) % 4]
+                answer = places[(s * (k - 1)) % 4] if task == 1 else "n,w"
+                lines.append(f"{k + 1} Where is {who}? \t{answer}\t{k}")
+            (root / f"{stem}_{split}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def tiny_babi(tmp_path: Path) -> Path:
+    return write_tiny_babi(tmp_path / "tiny")
