@@ -1,0 +1,44 @@
+"""bAbI through run.train: fast_dev_run for every model that reads the granularity, and the
+vocabulary stored in the checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import get_class
+
+from run import train
+from tests.conftest import MODEL_NAMES, compose_cfg
+
+pytestmark = pytest.mark.needs_data
+SMALL = ["task=babi", "task.size=1k", "task.tasks=[1,19]", "task.batch_size=4"]
+
+
+def _pairs() -> list[tuple[str, str]]:
+    pairs = []
+    for model in MODEL_NAMES:
+        cls = get_class(compose_cfg([f"model={model}"]).model._target_)
+        pairs += [(model, g) for g in ("word", "sentence") if g in cls.SUPPORTED_GRANULARITIES]
+    return pairs
+
+
+@pytest.mark.parametrize("model, granularity", _pairs())
+def test_fast_dev_run_on_babi(model, granularity, make_cfg, babi_dir):
+    cfg = make_cfg(f"model={model}", *SMALL, f"task.granularity={granularity}",
+                   f"task.data_dir={babi_dir}", "debug=fdr")  # fmt: skip
+    record = train(cfg)
+    assert record["status"] == "completed"
+    assert record["data"]["granularity"] == granularity
+    assert record["data"]["fallback_to_1k"] == []
+
+
+def test_checkpoint_carries_the_vocabulary(make_cfg, babi_dir, tmp_path):
+    cfg = make_cfg("model=lstm", *SMALL, f"task.data_dir={babi_dir}", "trainer.max_steps=2",
+                   "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
+                   "memory_picture=false", "logger=none")  # fmt: skip
+    record = train(cfg)
+    assert record["status"] == "completed"
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    saved = ckpt["BabiDataModule"]
+    assert saved["vocabulary"][0] == "<pad>" and len(saved["vocabulary"]) == 160
+    assert saved["granularity"] == "word"
