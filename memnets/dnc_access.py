@@ -74,7 +74,11 @@ def oneplus(x: Tensor) -> Tensor:
 
 class InterfaceLayer(nn.Module):
     """One linear map from the controller output to ξ_t, split and activated into a
-    :class:`DNCInterface`. ``clip`` bounds the raw ξ̂_t to [−clip, clip] before activations."""
+    :class:`DNCInterface`. ``clip`` bounds the raw ξ̂_t to [−clip, clip] before activations.
+
+    The fields of ξ_t are laid out grouped by activation (linear; oneplus; sigmoid; masks;
+    read modes), a permutation of the paper's order that lets each activation run once per step.
+    """
 
     def __init__(
         self,
@@ -90,20 +94,26 @@ class InterfaceLayer(nn.Module):
     ) -> None:
         super().__init__()
         W, R, Hw = word_size, num_reads, num_writes
-        self.shapes: dict[str, tuple[int, ...]] = {
-            "read_keys": (R, W), "read_strengths": (R,), "write_key": (Hw, W),
-            "write_strength": (Hw,), "erase_vector": (Hw, W), "write_vector": (Hw, W),
-            "free_gates": (R,), "allocation_gate": (Hw,), "write_gate": (Hw,),
-            "read_modes": (R, 1 + 2 * Hw),
+        groups: dict[str, dict[str, tuple[int, ...]]] = {
+            "linear": {"read_keys": (R, W), "write_key": (Hw, W), "write_vector": (Hw, W)},
+            "oneplus": {"read_strengths": (R,), "write_strength": (Hw,)},
+            "sigmoid": {"erase_vector": (Hw, W), "free_gates": (R,), "allocation_gate": (Hw,),
+                        "write_gate": (Hw,)},
+            "mask": {},
+            "softmax": {"read_modes": (R, 1 + 2 * Hw)},
         }
-        if content_masking:
-            self.shapes.update(read_masks=(R, W), write_mask=(Hw, W))
         if link_sharpness:
-            self.shapes.update(forward_sharpness=(R, Hw), backward_sharpness=(R, Hw))
-        self.sizes = [math.prod(s) for s in self.shapes.values()]
+            groups["oneplus"].update(forward_sharpness=(R, Hw), backward_sharpness=(R, Hw))
+        if content_masking:
+            groups["mask"].update(read_masks=(R, W), write_mask=(Hw, W))
+        self.groups = {g: fields for g, fields in groups.items() if fields}
+        self.field_sizes = {
+            g: [math.prod(shape) for shape in fields.values()] for g, fields in self.groups.items()
+        }
+        self.group_sizes = [sum(sizes) for sizes in self.field_sizes.values()]
         self.mask_min = mask_min
         self.clip = clip
-        self.linear = nn.Linear(in_features, sum(self.sizes))
+        self.linear = nn.Linear(in_features, sum(self.group_sizes))
 
     @property
     def out_features(self) -> int:
@@ -114,21 +124,20 @@ class InterfaceLayer(nn.Module):
         xi = self.linear(h)  # (B, |ξ|)
         if self.clip:
             xi = xi.clamp(-self.clip, self.clip)
-        chunks = xi.split(self.sizes, dim=-1)
-        parts = {
-            name: chunk.unflatten(-1, shape)
-            for (name, shape), chunk in zip(self.shapes.items(), chunks, strict=True)
-        }
-        for name in ("read_strengths", "write_strength", "forward_sharpness",
-                     "backward_sharpness"):
-            if name in parts:
-                parts[name] = oneplus(parts[name])
-        for name in ("erase_vector", "free_gates", "allocation_gate", "write_gate"):
-            parts[name] = torch.sigmoid(parts[name])
-        for name in ("read_masks", "write_mask"):
-            if name in parts:
-                parts[name] = self.mask_min + (1.0 - self.mask_min) * torch.sigmoid(parts[name])
-        parts["read_modes"] = torch.softmax(parts["read_modes"], dim=-1)
+        parts: dict[str, Tensor] = {}
+        for (group, fields), raw in zip(
+            self.groups.items(), xi.split(self.group_sizes, dim=-1), strict=True
+        ):
+            if group == "oneplus":
+                raw = oneplus(raw)
+            elif group == "sigmoid":
+                raw = torch.sigmoid(raw)
+            elif group == "mask":
+                raw = self.mask_min + (1.0 - self.mask_min) * torch.sigmoid(raw)
+            chunks = raw.split(self.field_sizes[group], dim=-1)
+            for (name, shape), chunk in zip(fields.items(), chunks, strict=True):
+                parts[name] = chunk.unflatten(-1, shape)
+        parts["read_modes"] = torch.softmax(parts["read_modes"], dim=-1)  # over the 1 + 2 Hw modes
         return DNCInterface(**parts)
 
 
