@@ -20,8 +20,10 @@ The vocabulary (PAD first, then sorted) is built from every file of the 20 tasks
 data (``en`` and ``en-10k``, train and test), so it does not depend on ``size`` or ``tasks``; it is
 saved with checkpoints (``state_dict``) and checked on load. Parsed tensors are cached under
 ``cache_dir`` (default ``$MEMNETS_CACHE`` or ``~/.cache/memnets``) keyed by file content and
-settings. Batches group stories of similar length (:mod:`tasks.babi_batching`); under DDP each
-rank reads its own shard (fits ``Trainer(use_distributed_sampler=False)``).
+settings. Batches group stories of similar length (:mod:`tasks.babi_batching`). DDP: each rank
+reads its own shard, taken from the initialised ``torch.distributed`` group when the loaders are
+built, so ``Trainer(use_distributed_sampler=False)`` is right; with the default ``True`` Lightning
+swaps its own DistributedSampler into the batch sampler instead, which shards the same way.
 """
 
 from __future__ import annotations
@@ -140,10 +142,11 @@ class BabiDataModule(L.LightningDataModule):
         self._bytes: dict[str, bytes] = {}  # rel path -> content, only until setup() is done
         self._parsed: dict[str, list[Story]] = {}
         self.fallbacks: list[str] = []
-        self.files = {
-            (t, s): self._resolve_file(t, s) for t in self.tasks for s in ("train", "test")
-        }
+        self.files = {(t, s): self._resolve_file(t, s) for t in self.tasks for s in ("train", "test")}
         self.vocab, self.width = self._load_vocabulary()
+        needed = set(self.files.values())  # keep only what setup() will read again
+        self._bytes = {k: v for k, v in self._bytes.items() if k in needed}
+        self._parsed = {k: v for k, v in self._parsed.items() if k in needed}
         self.spec = TaskSpec(
             input_kind="tokens",
             input_width=self.width,
@@ -230,9 +233,7 @@ class BabiDataModule(L.LightningDataModule):
         for g, task in enumerate(self.tasks):
             enc = self._encoded(self.files[task, "train"])
             n = len(enc.lengths)
-            perm = torch.randperm(
-                n, generator=torch.Generator().manual_seed(self.seed * 1009 + task)
-            )
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1009 + task))
             n_val = max(1, round(self.val_fraction * n))
             is_val = torch.zeros(n, dtype=torch.bool)
             is_val[perm[:n_val]] = True
@@ -306,9 +307,7 @@ class BabiDataModule(L.LightningDataModule):
             if key in state_dict and state_dict[key] != now:
                 problems.append(f"{key} {state_dict[key]!r} in the checkpoint, {now!r} now")
         if problems:
-            raise BabiVocabularyError(
-                "bAbI checkpoint does not fit this data: " + "; ".join(problems)
-            )
+            raise BabiVocabularyError("bAbI checkpoint does not fit this data: " + "; ".join(problems))
 
     def record(self) -> dict[str, Any]:
         """Facts for results.json."""

@@ -28,9 +28,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, Sampler
 def make_sampler(dataset_len: int, *, shuffle: bool, seed: int) -> DistributedSampler:
     """A sampler over ``range(dataset_len)`` sharded by the ``torch.distributed`` rank, if any."""
     world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_initialized() else (1, 0)
-    return DistributedSampler(
-        range(dataset_len), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed
-    )
+    return DistributedSampler(range(dataset_len), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
 
 
 class BucketBatchSampler(BatchSampler):

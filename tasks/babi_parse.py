@@ -90,9 +90,7 @@ def _parse_body(body: str, source: str, lineno: int, raw: str) -> Line:
         return Statement(body.strip())
     fields = body.split("\t")
     if len(fields) != 3:
-        raise BabiFormatError(
-            source, lineno, "'<id> <question>?\\t<answer>\\t<ids>' (3 TAB fields)", raw
-        )
+        raise BabiFormatError(source, lineno, "'<id> <question>?\\t<answer>\\t<ids>' (3 TAB fields)", raw)
     text, answer, ids = fields[0].strip(), fields[1].strip(), fields[2].split()
     if not text.endswith("?"):
         raise BabiFormatError(source, lineno, "the question text to end with '?'", raw)
@@ -135,9 +133,7 @@ def parse_stories(text: str, source: str = "<string>") -> list[Story]:
                 stories.append(tuple(current))
             current = []
         elif line_id != len(current) + 1:
-            raise BabiFormatError(
-                source, lineno, f"id 1 (new story) or {len(current) + 1} (next line)", raw
-            )
+            raise BabiFormatError(source, lineno, f"id 1 (new story) or {len(current) + 1} (next line)", raw)
         if type(line) is Question and max(line.supporting) > len(current):
             raise BabiFormatError(
                 source, lineno, f"supporting-fact ids of earlier lines 1..{len(current)}", raw

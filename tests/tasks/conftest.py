@@ -59,9 +59,7 @@ def babi_10k_word(babi_dir: Path):
     the first run pays for parsing."""
     from tasks.babi import BabiDataModule
 
-    dm = BabiDataModule(
-        babi_dir, size="10k", granularity="word", fallback_to_1k=True, cache_dir=None
-    )
+    dm = BabiDataModule(babi_dir, size="10k", granularity="word", fallback_to_1k=True, cache_dir=None)
     dm.setup("fit")
     return dm
 

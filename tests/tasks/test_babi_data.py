@@ -29,8 +29,7 @@ def _readme_counts(babi_root: Path) -> dict[int, tuple[int | None, ...]] | None:
         return None
     rows = re.findall(r"^\| qa(\d+)_[\w-]+ \| (.+) \|$", readme.read_text(), re.MULTILINE)
     return {
-        int(t): tuple(None if "missing" in c else int(c) for c in cells.split(" | "))
-        for t, cells in rows
+        int(t): tuple(None if "missing" in c else int(c) for c in cells.split(" | ")) for t, cells in rows
     }
 
 
@@ -43,9 +42,7 @@ def test_readme_table_is_what_the_test_expects(babi_root):
 
 @pytest.mark.parametrize("task", sorted(TASK_NAMES))
 def test_question_and_story_counts_of_every_file(babi_root, task):
-    for col, (size, split) in enumerate(
-        [("10k", "train"), ("10k", "test"), ("1k", "train"), ("1k", "test")]
-    ):
+    for col, (size, split) in enumerate([("10k", "train"), ("10k", "test"), ("1k", "train"), ("1k", "test")]):
         path = babi_root / task_file(task, size, split)
         expected = EXPECTED_QUESTIONS[task][col]
         if expected is None:

@@ -33,9 +33,7 @@ def test_ids_restart_per_story_and_lines_keep_their_fields():
     assert [len(s) for s in stories] == [3, 4]
     assert stories[0][0] == Statement("Mary moved to the bathroom.")
     assert stories[0][2] == Question("Where is Mary?", "bathroom", (1,))
-    assert stories[1][2] == Question(
-        "How do you go from the bathroom to the hallway?", "s,s", (1, 2)
-    )
+    assert stories[1][2] == Question("How do you go from the bathroom to the hallway?", "s,s", (1, 2))
     assert isinstance(stories[1][3], Statement)  # a statement after a question, same story
 
 
