@@ -151,9 +151,7 @@ class NTM(RecurrentMemoryNetwork):
         embed_dim: int | None = None,
         role_input: bool = False,
     ) -> None:
-        super().__init__(
-            spec, input_encoding=input_encoding, embed_dim=embed_dim, role_input=role_input
-        )
+        super().__init__(spec, input_encoding=input_encoding, embed_dim=embed_dim, role_input=role_input)
         if controller not in CONTROLLERS:
             raise ValueError(f"model.controller={controller!r}; expected one of {CONTROLLERS}")
         if memory_init not in MEMORY_INITS:
@@ -177,9 +175,7 @@ class NTM(RecurrentMemoryNetwork):
         self.write_heads = HeadLayer(controller_size, num_write_heads, word_size, S, write=True)
         self.readout = nn.Linear(controller_size + num_read_heads * word_size, self.output_size)
         if memory_init == "learned":
-            self.initial_memory = nn.Parameter(
-                torch.randn(memory_size, word_size) * memory_init_std
-            )
+            self.initial_memory = nn.Parameter(torch.randn(memory_size, word_size) * memory_init_std)
 
     def _memory0(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         shape = (batch_size, self.memory_size, self.word_size)

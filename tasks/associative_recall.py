@@ -86,13 +86,9 @@ class AssociativeRecallDataset(Dataset):
         group_offset: int,
     ) -> None:
         if not 2 <= min_items <= max_items:
-            raise ValueError(
-                f"task.min_items={min_items}, task.max_items={max_items}: need 2 <= min <= max"
-            )
+            raise ValueError(f"task.min_items={min_items}, task.max_items={max_items}: need 2 <= min <= max")
         if 2 ** (bits * item_length) < max_items:
-            raise ValueError(
-                f"{bits} bits x {item_length} steps cannot make {max_items} distinct items"
-            )
+            raise ValueError(f"{bits} bits x {item_length} steps cannot make {max_items} distinct items")
         self.size, self.min_items, self.max_items = size, min_items, max_items
         self.bits, self.item_length = bits, item_length
         self.seed, self.split_id, self.group_offset = seed, split_id, group_offset
@@ -167,9 +163,7 @@ class AssociativeRecallDataModule(pl.LightningDataModule):
     def dataset(self, split: str) -> AssociativeRecallDataset:
         """The split's dataset: ``train``, ``val`` or one of ``test_split_names``."""
         if split not in self.item_ranges:
-            raise KeyError(
-                f"unknown associative-recall split {split!r}; have {tuple(self.item_ranges)}"
-            )
+            raise KeyError(f"unknown associative-recall split {split!r}; have {tuple(self.item_ranges)}")
         lo, hi = self.item_ranges[split]
         return AssociativeRecallDataset(
             self.sizes.get(split, self.sizes["test"]),

@@ -35,9 +35,7 @@ def num_outputs(length: int, keep: float) -> int:
     return max(1, round(keep * length))
 
 
-def make_episode(
-    vectors: torch.Tensor, priorities: torch.Tensor, keep: float, group: int
-) -> Episode:
+def make_episode(vectors: torch.Tensor, priorities: torch.Tensor, keep: float, group: int) -> Episode:
     """vectors (n, bits), priorities (n,) -> one priority-sort episode (see module docstring)."""
     n, bits = vectors.shape
     m = num_outputs(n, keep)
@@ -143,9 +141,7 @@ class PrioritySortDataModule(pl.LightningDataModule):
             vocab_size=0,
             num_classes=0,
             granularity="step",
-            group_names=tuple(
-                f"len{k * max_length + 1}-{(k + 1) * max_length}" for k in range(n_buckets)
-            ),
+            group_names=tuple(f"len{k * max_length + 1}-{(k + 1) * max_length}" for k in range(n_buckets)),
         )
 
     def dataset(self, split: str) -> PrioritySortDataset:

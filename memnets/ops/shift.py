@@ -45,9 +45,7 @@ def interpolate(content_weights: Tensor, prev_weights: Tensor, gate: Tensor) -> 
     return g * content_weights + (1.0 - g) * prev_weights
 
 
-def circular_shift(
-    weights: Tensor, shift: Tensor, offsets: Tensor | Sequence[int] | None = None
-) -> Tensor:
+def circular_shift(weights: Tensor, shift: Tensor, offsets: Tensor | Sequence[int] | None = None) -> Tensor:
     """Soft rotation by circular convolution, NTM eq. 8:
     ``w~_t(i) = Σ_j w^g_t(j) s_t(i - j)``, indices modulo N.
 

@@ -1,6 +1,5 @@
 """NTM (Graves et al. 2014): addressing by hand, model contract, options, and a learning test."""
 
-
 import pytest
 import torch
 
@@ -29,9 +28,7 @@ def _spec(**kw) -> TaskSpec:
 
 def _model(spec=None, **kw) -> NTM:
     torch.manual_seed(0)
-    args = dict(
-        memory_size=N, word_size=W, num_read_heads=R, num_write_heads=HW, controller_size=11
-    )
+    args = dict(memory_size=N, word_size=W, num_read_heads=R, num_write_heads=HW, controller_size=11)
     args.update(kw)
     return NTM(spec or _spec(), **args)
 
