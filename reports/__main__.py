@@ -1,0 +1,97 @@
+"""``python -m reports [--runs outputs multirun ...] [--out reports/generated]``: collect every
+``results.json`` under the run folders and write the tables and figures under ``--out``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from reports.collect import collect, load_curves, runs
+from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
+from reports.published import load_babi_published, per_task
+from reports.tables import babi_table, babi_task_errors, length_table, to_latex, to_markdown
+
+# Published columns drawn in the heat map (the rest are in the tables).
+HEATMAP_PUBLISHED = (("DNC1", "mean"), ("DNC2", "best"), ("MemN2N (single)", "best"),
+                     ("EntNet", "best"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__)
+    p.add_argument("--runs", nargs="+", type=Path, default=[Path("outputs"), Path("multirun")],
+                   help="folders searched for results.json (default: outputs multirun)")
+    p.add_argument("--out", type=Path, default=Path("reports/generated"))
+    return p.parse_args(argv)
+
+
+def write_table(table: pd.DataFrame, stem: Path, caption: str, index: bool = True) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    paths[0].write_text(f"{caption}\n\n{to_markdown(table, index=index)}")
+    paths[1].write_text(to_latex(table, index=index, caption=caption))
+    return paths
+
+
+def generate(run_roots: list[Path], out: Path) -> list[Path]:
+    """Everything ``python -m reports`` writes; returns the paths written."""
+    df = collect(run_roots)
+    published = load_babi_published()
+    written: list[Path] = []
+    display, long = babi_table(df, published)
+    written += write_table(
+        display, out / "babi_table",
+        "bAbI 10k test error (%) per task; failed = tasks above 5%. Published columns carry "
+        "[P] primary / [S] secondary source tags (sources in babi_table.csv). * = over fewer "
+        "than 20 tasks.")
+    long.to_csv(out / "babi_table.csv", index=False)
+    written.append(out / "babi_table.csv")
+
+    errors = babi_task_errors(df)
+    pub = per_task(published)
+    pub = pd.concat([pub[(pub["model"] == m) & (pub["statistic"] == s)]
+                     for m, s in HEATMAP_PUBLISHED])
+    pub = pub.assign(column=pub["model"] + " " + pub["statistic"])
+    written.append(babi_heatmap(errors, out / "babi_heatmap.png", pub))
+
+    if not df.empty:
+        runs(df).drop(columns=["hardware"], errors="ignore").to_csv(out / "runs.csv", index=False)
+        written.append(out / "runs.csv")
+        for task in sorted(t for t in df["task"].dropna().unique() if t != "babi"):
+            table = length_table(df, task)
+            if not table.empty:
+                written += write_table(
+                    table, out / f"{task}_table",
+                    f"{task}: test error (%) and bit errors per sequence at the training "
+                    "lengths (test) and beyond (test_2x, test_4x); mean ± sd over seeds.",
+                    index=False)
+                written.append(length_generalisation(df, out / f"{task}_length.png", task=task))
+        curves = load_curves(df)
+        for task in sorted(curves["task"].unique()):
+            written.append(learning_curves(curves, out / f"{task}_curves.png", task=task))
+        traces = [Path(d) / "trace.pt" for d in runs(df)["run_dir"]
+                  if (Path(d) / "trace.pt").is_file()]
+        for trace in traces[-1:]:  # the newest run's picture keeps the folder small
+            written.append(memory_usage(trace, out / "memory_usage.png"))
+    return [p for p in written if p is not None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    existing = [r for r in args.runs if r.exists()]
+    paths = generate(existing, args.out)
+    n_runs = len(runs(collect(existing))) if existing else 0
+    if n_runs == 0:
+        print(f"no results.json found under {' '.join(map(str, args.runs))}: wrote the "
+              "published bAbI table only")
+    else:
+        print(f"{n_runs} run(s) from {' '.join(map(str, existing))}")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

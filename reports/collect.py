@@ -1,0 +1,166 @@
+"""Runs -> one tidy long DataFrame (DESIGN §1.7): one row per run × metric.
+
+Every run folder holds ``results.json`` (:mod:`memnets.results`); its flat metric keys
+``{split}/{metric}`` and ``{split}/group/{name}/{metric}`` become the columns split, group, metric.
+Selected config values ride along as columns (``task.size``, ``model.distance``...), so tables can
+group by any of them. Learning curves come from the Lightning CSV log named in ``metrics_csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+RESULTS_FILE = "results.json"
+RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
+               "wall_time_s", "hardware")
+LONG_COLUMNS = ("split", "group", "metric", "value")
+# Config sections whose scalar (and list) values become columns, e.g. "model.distance".
+CONFIG_SECTIONS = ("model", "task", "optimizer")
+EXTRA_CONFIG_KEYS = ("trainer.max_steps",)
+# Per-run paths and copies of the seed: not settings.
+IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
+                       "task.sha256", "model._target_", "task._target_", "optimizer._partial_"}
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def find_results(roots: Iterable[str | Path]) -> list[Path]:
+    """Every ``results.json`` under the given folders (a missing folder is skipped)."""
+    found: list[Path] = []
+    for root in map(Path, roots):
+        if root.is_file() and root.name == RESULTS_FILE:
+            found.append(root)
+        elif root.is_dir():
+            found.extend(sorted(root.rglob(RESULTS_FILE)))
+    return sorted(set(found))
+
+
+def split_metric_key(key: str) -> tuple[str, str | None, str]:
+    """``test_2x/group/len11-20/error`` -> (``test_2x``, ``len11-20``, ``error``);
+    ``val/error`` -> (``val``, None, ``error``)."""
+    parts = key.split("/")
+    if len(parts) >= 4 and parts[1] == "group":
+        return parts[0], "/".join(parts[2:-1]), parts[-1]
+    if len(parts) == 2:
+        return parts[0], None, parts[1]
+    return parts[0], None, "/".join(parts[1:])
+
+
+def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = tuple(node) if isinstance(node, list) else node
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """Flattened ``model.*``, ``task.*``, ``optimizer.*`` and ``trainer.max_steps`` values
+    (lists as tuples, so they can be grouped on)."""
+    flat: dict[str, Any] = {}
+    for section in CONFIG_SECTIONS:
+        _flatten(section, config.get(section) or {}, flat)
+    for key in EXTRA_CONFIG_KEYS:
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        flat[key] = node
+    return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS}
+
+
+def _config_names(group: str) -> dict[str, str]:
+    """``_target_`` -> config file stem, for records that store a class path as model/task."""
+    names = {}
+    for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
+        for line in path.read_text().splitlines():
+            if line.startswith("_target_:"):
+                names.setdefault(line.split(":", 1)[1].split("#")[0].strip(), path.stem)
+    return names
+
+
+def choice_name(value: str | None, group: str) -> str:
+    """``dnc`` stays; ``memnets.dnc.DNC`` (older records) becomes ``dnc`` via configs/."""
+    if not value or "." not in value:
+        return value or "unknown"
+    return _config_names(group).get(value, value.rsplit(".", 1)[-1].lower())
+
+
+def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
+    """The long rows of one run."""
+    config = record.get("config") or {}
+    base = {
+        "run_dir": str(path.parent),
+        "model": choice_name(record.get("model"), "model"),
+        "task": choice_name(record.get("task"), "task"),
+        "seed": record.get("seed"),
+        "status": record.get("status", "unknown"),
+        "n_params": record.get("n_params"),
+        "global_step": record.get("global_step"),
+        "wall_time_s": record.get("wall_time_s"),
+        "hardware": (record.get("hardware") or {}).get("cuda")
+        or (record.get("hardware") or {}).get("processor"),
+        **config_columns(config),
+    }
+    rows = []
+    for key, value in (record.get("metrics") or {}).items():
+        split, group, metric = split_metric_key(key)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        rows.append({**base, "split": split, "group": group, "metric": metric, "value": value})
+    if not rows:  # keep the run visible (e.g. interrupted before any validation)
+        rows.append({**base, "split": None, "group": None, "metric": None, "value": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def collect(roots: Iterable[str | Path]) -> pd.DataFrame:
+    """All runs under ``roots`` as one tidy long frame (empty, with the key columns, if none)."""
+    frames = []
+    for path in find_results(roots):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            log.warning("skipping unreadable %s: %s", path, err)
+            continue
+        frames.append(run_frame(path, record))
+    if not frames:
+        return pd.DataFrame(columns=[*RUN_COLUMNS, *LONG_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def runs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (the run-level columns, no metrics)."""
+    cols = [c for c in df.columns if c not in LONG_COLUMNS]
+    return df.drop_duplicates("run_dir")[cols].reset_index(drop=True)
+
+
+def load_curves(df: pd.DataFrame, metrics: Iterable[str] = ("val/error",)) -> pd.DataFrame:
+    """Learning curves of every run in ``df`` from its ``csv/metrics.csv``: long frame with
+    run_dir, model, task, seed, step, metric, value (runs without a CSV log are skipped)."""
+    metrics = list(metrics)
+    frames = []
+    for _, run in runs(df).iterrows():
+        run_dir = Path(run["run_dir"])
+        record = json.loads((run_dir / RESULTS_FILE).read_text())
+        rel = record.get("metrics_csv") or "csv/metrics.csv"
+        csv = run_dir / rel
+        if not csv.is_file():
+            continue
+        log_df = pd.read_csv(csv)
+        present = [m for m in metrics if m in log_df.columns]
+        if not present or "step" not in log_df.columns:
+            continue
+        long = log_df.melt(id_vars=["step"], value_vars=present, var_name="metric").dropna()
+        for col in ("run_dir", "model", "task", "seed"):
+            long[col] = run[col]
+        frames.append(long)
+    if not frames:
+        return pd.DataFrame(columns=["run_dir", "model", "task", "seed", "step", "metric", "value"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,107 @@
+"""Figures from the tidy run frame (seaborn, Agg backend): per-task error heat map, learning
+curves, length generalisation and memory usage over time. Each function saves one PNG and
+returns its path (or None when there is nothing to draw)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import torch  # noqa: E402
+
+from reports.tables import setting_labels  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def babi_heatmap(errors: pd.DataFrame, path: str | Path,
+                 published: pd.DataFrame | None = None) -> Path | None:
+    """Tasks × columns heat map of test error (%), our labels (mean over seeds) beside any
+    published per-task columns given (``published``: task, column, error_pct)."""
+    if errors.empty and (published is None or published.empty):
+        return None
+    grid = errors.pivot_table(index="task", columns="label", values="test", aggfunc="mean")
+    grid.columns = [f"ours: {c}" for c in grid.columns]
+    if published is not None and not published.empty:
+        pub = published.pivot_table(index="task", columns="column", values="error_pct",
+                                    aggfunc="first")
+        grid = pub.join(grid, how="outer") if not grid.empty else pub
+    grid = grid.reindex(range(1, 21))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * grid.shape[1], 7.5))
+    sns.heatmap(grid, annot=True, fmt=".1f", cmap="rocket_r", vmin=0, vmax=100, ax=ax,
+                cbar_kws={"label": "test error (%)"}, annot_kws={"size": 7})
+    ax.set_xlabel("")
+    ax.set_ylabel("bAbI task")
+    ax.set_title("bAbI 10k per-task error (%)")
+    return _save(fig, path)
+
+
+def learning_curves(curves: pd.DataFrame, path: str | Path, *, metric: str = "val/error",
+                    task: str | None = None) -> Path | None:
+    """``metric`` against training step, one line per model (band over seeds)."""
+    sel = curves[curves["metric"] == metric]
+    if task is not None:
+        sel = sel[sel["task"] == task]
+    if sel.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.lineplot(data=sel, x="step", y="value", hue="model", errorbar="sd", ax=ax)
+    ax.set_ylabel(metric)
+    ax.set_title(f"learning curves{f' ({task})' if task else ''}")
+    return _save(fig, path)
+
+
+def length_generalisation(df: pd.DataFrame, path: str | Path, *, task: str = "copy",
+                          metric: str = "bit_errors") -> Path | None:
+    """``metric`` at every test split (training range, 2×, 4×...) by model and setting."""
+    sel = df[(df["task"] == task) & (df["status"] == "completed") & df["group"].isna()
+             & df["split"].fillna("").str.startswith("test") & (df["metric"] == metric)]
+    if sel.empty:
+        return None
+    settings = setting_labels(df[df["task"] == task])
+    sel = sel.assign(setting=sel["run_dir"].map(settings).replace("", "default").fillna("default"))
+    order = sorted(sel["split"].unique(), key=lambda s: (len(s), s))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.pointplot(data=sel, x="split", y="value", hue="model", order=order, errorbar="sd",
+                  dodge=0.3, ax=ax)
+    if sel["setting"].nunique() > 1:
+        ax.set_title(f"{task}: {metric} by test split ({sel['setting'].nunique()} settings "
+                     "pooled per model; see the copy table)")
+    else:
+        ax.set_title(f"{task}: {metric} by test split")
+    ax.set_xlabel("test split (test = training lengths)")
+    ax.set_ylabel(metric)
+    return _save(fig, path)
+
+
+def memory_usage(trace_path: str | Path, path: str | Path, *, index: int = 0) -> Path | None:
+    """Usage u_t (slots × time) of episode ``index`` of a run's ``trace.pt``
+    (``{"aux": {"usage": (B, T, N), ...}, "lengths": (B,), ...}``)."""
+    trace = torch.load(trace_path, map_location="cpu", weights_only=False)
+    aux = trace.get("aux", {}) if isinstance(trace, dict) else {}
+    if "usage" not in aux:
+        return None
+    usage = aux["usage"][index].detach().float()  # (T, N)
+    lengths = trace.get("lengths")
+    if lengths is not None:
+        usage = usage[: int(lengths[index])]
+    fig, ax = plt.subplots(figsize=(min(14.0, 2.5 + 0.2 * usage.shape[0]), 3.5))
+    sns.heatmap(usage.T.numpy(), cmap="viridis", vmin=0, vmax=1, ax=ax,
+                cbar_kws={"label": "usage"})
+    ax.invert_yaxis()
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("memory slot")
+    ax.set_title(f"memory usage over time ({Path(trace_path).parent.name})")
+    return _save(fig, path)

@@ -1,0 +1,55 @@
+"""Published bAbI 10k per-task error rates, with their citations (``reports/published/*.csv``).
+
+Transcribed from ``reference/published-results.md`` (§1.1-1.3): the DNC paper's ED Table 1
+(Graves et al. 2016: LSTM, NTM, DNC1, DNC2 best of 20 and mean ± sd; MemN2N joint and single;
+DMN single), EntNet, DMN+ and D-NTM (the EntNet paper's Table 2 columns, Henaff et al. 2017) and
+DNC-MD (Csordás & Schmidhuber 2019, Table 1). Rows ``task`` 1..20 hold per-task error (%); rows
+``mean`` and ``failed`` hold the numbers the papers print, so tests can check the transcription
+(the per-task values must reproduce them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
+BABI_10K = PUBLISHED_DIR / "babi_10k.csv"
+TASKS = tuple(range(1, 21))
+FAIL_PCT = 5.0  # a bAbI task fails when its error is above 5% (Weston et al. 2015)
+
+
+def load_babi_published(path: Path = BABI_10K) -> pd.DataFrame:
+    """Columns task (str: "1".."20", "mean", "failed"), model, training, statistic
+    (best | mean | sd), error_pct (float), source, tag (P = primary paper, S = secondary)."""
+    df = pd.read_csv(path, dtype={"task": str})
+    df["error_pct"] = df["error_pct"].astype(float)
+    return df
+
+
+def per_task(df: pd.DataFrame) -> pd.DataFrame:
+    """Tasks 1..20 only, ``task`` as int."""
+    out = df[df["task"].str.isdigit()].copy()
+    out["task"] = out["task"].astype(int)
+    return out
+
+
+def printed(df: pd.DataFrame, row: str) -> pd.Series:
+    """The printed ``mean`` or ``failed`` row, indexed by (model, statistic)."""
+    sel = df[df["task"] == row]
+    return sel.set_index(["model", "statistic"])["error_pct"]
+
+
+def derived_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean over the 20 tasks and the number of tasks above 5%, per (model, statistic), from the
+    per-task values. For a ``mean`` column the mean over tasks equals the paper's mean over runs
+    (linearity); its failed count does not (the paper averages per-run counts), so it is NaN."""
+    tasks = per_task(df)
+    rows = []
+    for (model, stat), g in tasks.groupby(["model", "statistic"], sort=False):
+        rows.append({"model": model, "statistic": stat, "n_tasks": len(g),
+                     "mean": g["error_pct"].mean(),
+                     "failed": float((g["error_pct"] > FAIL_PCT).sum()) if stat == "best"
+                     else float("nan")})
+    return pd.DataFrame(rows)

@@ -1,0 +1,237 @@
+"""Tables from the tidy run frame (:mod:`reports.collect`): the bAbI comparison with published
+columns, and the copy-style length-generalisation table. Pure functions: frame in, frame out;
+``to_markdown`` / ``to_latex`` render any of them. Errors are fractions in runs, percent here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from reports.collect import runs as run_rows
+from reports.published import FAIL_PCT, TASKS, per_task, printed
+
+SUMMARY_ROWS = ("mean", "failed")
+BUDGET_ROWS = ("runs", "steps/run", "wall time (h)")
+# Config columns that never make two runs a different setting.
+NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
+
+
+# ---------------------------------------------------------------- settings and statistics
+
+def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd.Series:
+    """Per run_dir: the config values that differ between runs of the same (task, model), as
+    ``"model.distance=dot, task.variable_length=False"`` ("" when nothing differs)."""
+    rr = run_rows(df)
+    cfg_cols = [c for c in rr.columns if "." in c and c not in set(ignore)]
+    labels = {}
+    for _, g in rr.groupby(["task", "model"], dropna=False):
+        varying = [c for c in cfg_cols if g[c].astype(str).nunique() > 1]
+        for _, r in g.iterrows():
+            labels[r["run_dir"]] = ", ".join(f"{c}={_short(r[c])}" for c in varying)
+    return pd.Series(labels, name="setting", dtype=object)
+
+
+def _short(value) -> str:
+    if isinstance(value, tuple):
+        return "[" + ",".join(map(str, value)) + "]"
+    return str(value)
+
+
+def mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof=1; NaN for one value) and count, NaNs dropped."""
+    v = np.asarray([x for x in values if not _isnan(x)], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size)
+
+
+def _isnan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
+    if _isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if _isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+# ---------------------------------------------------------------- bAbI
+
+def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
+    """Per completed bAbI run and task: test and val error in percent.
+
+    Columns run_dir, label, seed, task (int), test, val. The task id comes from the group metric
+    ``{split}/group/qaN/error`` (joint and per-task runs both log it); a run without group metrics
+    falls back to its overall ``{split}/error`` when ``config.task.tasks`` is one task.
+    ``label`` is ``"<model> <joint|per-task>"`` plus any differing setting."""
+    babi = df[(df["task"] == "babi") & (df["status"] == "completed") & (df["metric"] == "error")
+              & df["split"].isin(["test", "val"])]
+    if babi.empty:
+        return pd.DataFrame(columns=["run_dir", "label", "seed", "task", "test", "val"])
+    settings = setting_labels(df[df["task"] == "babi"])
+    rows = []
+    for run_dir, g in babi.groupby("run_dir"):
+        first = g.iloc[0]
+        joint = bool(first.get("task.joint", True))
+        label = f"{first['model']} {'joint' if joint else 'per-task'}"
+        if settings.get(run_dir):
+            label += f" [{settings[run_dir]}]"
+        grouped = g[g["group"].fillna("").str.fullmatch(r"qa\d+")]
+        if grouped.empty:
+            tasks = first.get("task.tasks")
+            if not isinstance(tasks, tuple) or len(tasks) != 1:
+                continue
+            grouped = g[g["group"].isna()].assign(group=f"qa{tasks[0]}")
+        wide = grouped.pivot_table(index="group", columns="split", values="value", aggfunc="first")
+        for group, r in wide.iterrows():
+            rows.append({"run_dir": run_dir, "label": label, "seed": first["seed"],
+                         "task": int(group[2:]), "test": 100 * r.get("test", math.nan),
+                         "val": 100 * r.get("val", math.nan)})
+    return pd.DataFrame(rows)
+
+
+def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dict]]:
+    """Our columns per label: ``{"<label> mean": {row: (mean, sd, n)}, "<label> best": ...}``.
+
+    A replica is (label, seed): one joint run, or the per-task runs sharing a seed. Per task:
+    mean ± sd over replicas. Best: the replica with the lowest mean validation error (joint, as
+    the DNC paper selects its best network), or per task the run with the lowest validation error
+    (per-task training, as EntNet/MemN2N report). Rows mean/failed: per replica mean over tasks
+    and count above 5%, then mean ± sd over replicas (the DNC paper's mean rows)."""
+    out: dict[str, dict[str, dict]] = {}
+    rr = run_rows(df).set_index("run_dir")
+    for label, g in errors.groupby("label", sort=True):
+        test = g.pivot_table(index="seed", columns="task", values="test", aggfunc="mean")
+        val = g.pivot_table(index="seed", columns="task", values="val", aggfunc="mean")
+        mean_col: dict = {t: mean_sd(test[t]) for t in test.columns}
+        complete = test.dropna()
+        mean_col["mean"] = mean_sd(complete.mean(axis=1))
+        mean_col["failed"] = mean_sd((complete > FAIL_PCT).sum(axis=1).astype(float))
+        if "joint" in label.split(" [")[0].split(" ")[-1]:
+            best_seed = val.mean(axis=1).idxmin() if val.notna().any().any() else test.index[0]
+            best = test.loc[best_seed]
+        else:
+            best = pd.Series({t: test[t][val[t].idxmin()] if val[t].notna().any()
+                              else test[t].min() for t in test.columns})
+        best_col: dict = {t: (best[t], math.nan, 1) for t in best.index}
+        best_col["mean"] = (best.mean(), math.nan, len(best))
+        best_col["failed"] = (float((best > FAIL_PCT).sum()), math.nan, len(best))
+        budget = rr.loc[g["run_dir"].unique()]
+        for col in (mean_col, best_col):
+            col["runs"] = (float(len(budget)), math.nan, len(budget))
+            col["steps/run"] = (float(budget["global_step"].mean()), math.nan, len(budget))
+            col["wall time (h)"] = (float(budget["wall_time_s"].sum()) / 3600, math.nan,
+                                    len(budget))
+            col["n_tasks"] = len(test.columns)
+        out[f"ours: {label} mean ± sd"] = mean_col
+        out[f"ours: {label} best"] = best_col
+    return out
+
+
+def babi_published_columns(published: pd.DataFrame) -> dict[str, dict]:
+    """Published columns in the same shape: ``{"<model> <stat> [tag]": {row: (mean, sd, n)}}``,
+    plus ``source``."""
+    tasks = per_task(published)
+    cols: dict[str, dict] = {}
+    for (model, stat), g in tasks[tasks["statistic"] != "sd"].groupby(
+            ["model", "statistic"], sort=False):
+        sd = tasks[(tasks["model"] == model) & (tasks["statistic"] == "sd")].set_index("task")
+        col: dict = {}
+        for _, r in g.iterrows():
+            spread = sd["error_pct"].get(r["task"], math.nan) if stat == "mean" else math.nan
+            col[r["task"]] = (r["error_pct"], spread, 1)
+        for row in SUMMARY_ROWS:
+            p = printed(published, row)
+            col[row] = (p.get((model, stat), math.nan), p.get((model, "sd"), math.nan)
+                        if stat == "mean" else math.nan, 1)
+        col["source"] = g["source"].iloc[0]
+        cols[f"{model} {stat} [{g['tag'].iloc[0]}]"] = col
+    return cols
+
+
+def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bAbI comparison: rows tasks 1..20, mean, failed (>5%), runs, steps/run, wall time (h);
+    published columns then ours. Returns (display table of strings, long numeric table)."""
+    columns = {**babi_published_columns(published), **babi_ours(babi_task_errors(df), df)}
+    index = [str(t) for t in TASKS] + list(SUMMARY_ROWS) + list(BUDGET_ROWS)
+    display = pd.DataFrame(index=index, columns=list(columns), dtype=object)
+    long = []
+    for name, col in columns.items():
+        partial = col.get("n_tasks", 20) < 20
+        for key in [*TASKS, *SUMMARY_ROWS, *BUDGET_ROWS]:
+            mean, sd, n = col.get(key, (math.nan, math.nan, 0))
+            digits = 0 if key in ("runs", "steps/run") else 2 if key == "wall time (h)" else 1
+            if key == "failed" and _isnan(sd) and not _isnan(mean) and float(mean).is_integer():
+                digits = 0
+            cell = fmt(mean, sd, digits)
+            if partial and key in SUMMARY_ROWS and cell != "–":
+                cell += "*"
+            display.loc[str(key), name] = cell
+            long.append({"column": name, "row": str(key), "value": mean, "sd": sd, "n": n,
+                         "source": col.get("source", "this suite")})
+    display.index.name = "task"
+    return display.fillna("–"), pd.DataFrame(long)
+
+
+# ---------------------------------------------------------------- copy-style tasks
+
+def length_table(df: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Per model × setting: error (%) and bit errors, mean ± sd over seeds, at every test split
+    (``test`` = training range, ``test_2x``, ``test_4x``...). Completed runs only."""
+    sel = df[(df["task"] == task) & (df["status"] == "completed") & df["group"].isna()
+             & df["split"].fillna("").str.startswith("test")
+             & df["metric"].isin(["error", "bit_errors"])]
+    if sel.empty:
+        return pd.DataFrame()
+    settings = setting_labels(df[df["task"] == task])
+    sel = sel.assign(setting=sel["run_dir"].map(settings).fillna(""))
+    splits = sorted(sel["split"].unique(), key=lambda s: (len(s), s))
+    rows = []
+    for (model, setting), g in sel.groupby(["model", "setting"], sort=True):
+        row = {"model": model, "setting": setting or "default", "runs": g["run_dir"].nunique()}
+        for split in splits:
+            for metric, scale, name in (("error", 100, "error %"), ("bit_errors", 1, "bits")):
+                v = g[(g["split"] == split) & (g["metric"] == metric)]["value"] * scale
+                m, s, _ = mean_sd(v)
+                row[f"{split} {name}"] = fmt(m, s, 1 if metric == "error" else 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- rendering
+
+def to_markdown(table: pd.DataFrame, index: bool = True) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    frame = table.reset_index() if index else table
+    header = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for _, r in frame.iterrows():
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in r.values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "±": r"$\pm$", "–": "--"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def to_latex(table: pd.DataFrame, index: bool = True, caption: str | None = None) -> str:
+    """A ``tabular`` (booktabs rules) of the table's cells, escaped."""
+    frame = table.reset_index() if index else table
+    lines = [r"\begin{tabular}{l" + "r" * (len(frame.columns) - 1) + "}", r"\toprule",
+             " & ".join(latex_escape(c) for c in frame.columns) + r" \\", r"\midrule"]
+    for _, r in frame.iterrows():
+        lines.append(" & ".join(latex_escape(v) for v in r.values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines = [r"\begin{table}", r"\centering", *lines, rf"\caption{{{latex_escape(caption)}}}",
+                 r"\end{table}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""``python -m sweeps sweeps/<file>.yaml [--dry-run] [--max-runs N] [--extra key=value ...]``
+and ``python -m sweeps --validate [files...]``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from sweeps.expand import SweepError, expand, load_sweep
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m sweeps", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="*", type=Path, help="sweep YAML file(s)")
+    p.add_argument("--validate", action="store_true",
+                   help="check sweep files against the configs (default: sweeps/*.yaml)")
+    p.add_argument("--dry-run", action="store_true", help="print the run.py commands, run nothing")
+    p.add_argument("--max-runs", type=int, default=None,
+                   help="grid: the first N runs; random/bayes: N draws (default: run_cap)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random/bayes draws")
+    p.add_argument("--extra", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="Hydra overrides added to every run (they win over the sweep's values)")
+    p.add_argument("--out", type=Path, default=Path("multirun"),
+                   help="runs go to <out>/<sweep name>/<i> (default multirun)")
+    p.add_argument("--rerun", action="store_true", help="run again even if a run completed before")
+    return p.parse_args(argv)
+
+
+def main_validate(files: list[Path], console: Console) -> int:
+    from sweeps.validate import sweep_files, validate
+
+    files = files or sweep_files()
+    if not files:
+        console.print("[red]no sweep files found")
+        return 1
+    bad = 0
+    for path, problems in validate(files).items():
+        if problems:
+            bad += 1
+            console.print(f"[red]✗ {path}")
+            for problem in problems:
+                console.print(f"    {problem}", markup=False)
+        else:
+            console.print(f"[green]✓ {path}")
+    console.print(f"{len(files) - bad}/{len(files)} sweep files valid")
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    if args.validate:
+        return main_validate(args.files, console)
+    if not args.files:
+        console.print("give a sweep file (e.g. sweeps/copy_dnc_distance.yaml) or --validate")
+        return 2
+    from sweeps.runner import plan, run_all
+
+    total_bad = 0
+    for path in args.files:
+        try:
+            sweep = load_sweep(path)
+            runs = expand(sweep, max_runs=args.max_runs, seed=args.seed)
+            planned = plan(sweep, runs, out_root=args.out, extra=args.extra)
+        except (SweepError, ValueError, OSError) as err:
+            console.print(f"[red]{path}: {err}")
+            return 2
+        if sweep.method == "bayes":
+            console.print("[yellow]bayes needs the W&B server; locally its runs are random draws")
+        console.print(f"{sweep.name}: {len(planned)} run(s) -> {args.out / sweep.name}/<i>")
+        if args.dry_run:
+            for run in planned:
+                console.print(shlex.join(run.argv("python")), markup=False, soft_wrap=True)
+            continue
+        outcomes = run_all(planned, rerun=args.rerun, console=console)
+        failed = [o for o in outcomes if o["status"] not in ("completed", "diverged")]
+        total_bad += len(failed)
+        console.print(f"{sweep.name}: {len(outcomes) - len(failed)}/{len(planned)} runs finished "
+                      "(completed or diverged); `python -m reports` turns them into tables")
+    return 1 if total_bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Check sweep files against the real configs: ``python -m sweeps --validate``.
+
+A sweep key that a config no longer has (a renamed hyper-parameter) would otherwise fail only when
+the agent starts the run, hours into a sweep. Every run is composed through Hydra's compose API
+exactly as ``run.py`` composes it, and every parameter value is checked to arrive as written,
+in both the local rendering (:func:`sweeps.expand.render_value`) and the one ``wandb agent`` uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from sweeps.expand import (
+    COMMAND,
+    Sweep,
+    SweepError,
+    discrete_values,
+    load_sweep,
+    render_value,
+    render_wandb,
+    to_overrides,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+SWEEPS = Path(__file__).resolve().parent
+PROGRAM = "run.py"
+# Sections resolved after composing, so a broken interpolation shows up too (not logger: its
+# resolvers look at W&B credentials).
+RESOLVED_SECTIONS = ("model", "task", "optimizer", "trainer", "seed")
+_PARSER = OverridesParser.create()
+
+
+def sweep_files(folder: Path = SWEEPS) -> list[Path]:
+    return sorted(folder.glob("*.yaml"))
+
+
+def compose_run(overrides: list[str]) -> DictConfig:
+    """``configs/train.yaml`` with ``overrides`` (Hydra's own section kept, for choices)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def is_group(key: str) -> bool:
+    """``model``/``task``/``experiment``... are config groups: their value picks a file."""
+    return (CONFIGS / key).is_dir()
+
+
+def arrived(cfg: DictConfig, key: str) -> Any:
+    """What the composed config holds for a parameter: a group's choice or the key's value."""
+    if is_group(key):
+        return cfg.hydra.runtime.choices.get(key)
+    node = OmegaConf.select(cfg, key, default=KeyError)
+    if node is KeyError:
+        raise KeyError(key)
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _same(expected: Any, got: Any) -> bool:
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
+        return len(expected) == len(got) and all(map(_same, expected, got))
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected is got
+    return expected == got
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def apply_override(cfg: DictConfig, text: str) -> DictConfig:
+    """Apply one ``key=value`` override to a copy of a composed config the way Hydra's config
+    loader does (Hydra's override grammar, then ``OmegaConf.update`` in struct mode), so each
+    value is checked without composing the whole config again (a compose takes ~0.5 s)."""
+    (override,) = _PARSER.parse_overrides([text])
+    cfg = copy.deepcopy(cfg)
+    OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    return cfg
+
+
+def check_value(cfg: DictConfig, key: str, value: Any) -> list[str]:
+    """Does ``key=value`` apply to the composed ``cfg`` and arrive as ``value``, both in the
+    local rendering and in wandb agent's? Returns problems."""
+    problems = []
+    for how, text in (("", f"{key}={render_value(value)}"),
+                      ("(as wandb agent sends it) ", render_wandb(key, value))):
+        try:
+            applied = apply_override(cfg, text)
+            for section in RESOLVED_SECTIONS:
+                node = applied.get(section)
+                if OmegaConf.is_config(node):
+                    OmegaConf.to_container(node, resolve=True)
+            got = arrived(applied, key)
+        except KeyError:
+            problems.append(f"{how}{key}: not a key of the composed config")
+            continue
+        except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several kinds
+            problems.append(f"{how}{text}: does not apply: {_first_line(err)}")
+            continue
+        if not _same(value, got):
+            problems.append(f"{how}{text} arrives as {got!r}")
+    return problems
+
+
+def parameter_values(sweep: Sweep) -> dict[str, list[Any]]:
+    """The values to check per parameter; distributions are checked at their min and max."""
+    values = {}
+    for key, spec in sweep.parameters.items():
+        if "value" in spec or "values" in spec:
+            values[key] = discrete_values(key, spec)
+        elif {"min", "max"} <= set(spec):
+            values[key] = [spec["min"], spec["max"]]
+        else:
+            raise SweepError(f"parameter {key!r}: no value, values or min/max to check")
+    return values
+
+
+def check_sweep(sweep: Sweep) -> list[str]:
+    """Compose the run config once per combination of config-group values (``model=...``,
+    ``task=...``) exactly as run.py does, then check every value of every other parameter."""
+    values = parameter_values(sweep)
+    groups = {k: v for k, v in values.items() if is_group(k)}
+    plain = {k: v for k, v in values.items() if not is_group(k)}
+    first = {k: v[0] for k, v in plain.items()}
+    problems: list[str] = []
+    for combo in itertools.product(*groups.values()):
+        chosen = dict(zip(groups, combo, strict=True))
+        overrides = to_overrides({**chosen, **first})
+        try:
+            cfg = compose_run(overrides)
+        except Exception as err:  # noqa: BLE001 - Hydra raises several kinds; all mean "fix it"
+            problems.append(f"{' '.join(overrides)}: does not compose: {_first_line(err)}")
+            continue
+        for key, value in chosen.items():
+            if arrived(cfg, key) != str(value):
+                problems.append(f"{key}={value} selects {arrived(cfg, key)!r}")
+        for key, vs in plain.items():
+            for value in vs:
+                problems += check_value(cfg, key, value)
+    return problems
+
+
+def check_shape(sweep: Sweep) -> list[str]:
+    raw, problems = sweep.raw, []
+    if raw.get("program") != PROGRAM:
+        problems.append(f"program must be {PROGRAM!r}, got {raw.get('program')!r}")
+    metric = raw.get("metric") or {}
+    if not metric.get("name") or metric.get("goal") not in ("minimize", "maximize"):
+        problems.append(f"metric needs name and goal minimize|maximize, got {metric!r}")
+    if raw.get("command") != COMMAND:
+        problems.append(f"command must be {COMMAND} so values arrive as Hydra overrides, "
+                        f"got {raw.get('command')!r}")
+    task = sweep.name.split("_")[0]
+    if "_" not in sweep.name or not (CONFIGS / "task" / f"{task}.yaml").is_file():
+        problems.append("file name must be <task>_<model>_<purpose>.yaml, <task> in configs/task")
+    for key, spec in sweep.parameters.items():
+        for v in spec.get("values", [spec["value"]] if "value" in spec else []):
+            if v is None:
+                problems.append(f"{key}: null value (wandb agent would send the string 'None')")
+    return problems
+
+
+def validate_file(path: Path) -> list[str]:
+    """All problems of one sweep file, each prefixed with the file name; [] when it is good."""
+    try:
+        sweep = load_sweep(path)
+        problems = check_shape(sweep) + check_sweep(sweep)
+    except (SweepError, OSError) as err:
+        return [f"{Path(path).name}: {err}"]
+    finally:
+        GlobalHydra.instance().clear()
+    return [f"{Path(path).name}: {p}" for p in dict.fromkeys(problems)]
+
+
+def validate(paths: Iterable[Path]) -> dict[Path, list[str]]:
+    return {Path(p): validate_file(Path(p)) for p in paths}
