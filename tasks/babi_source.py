@@ -175,7 +175,10 @@ def open_source(
     download(url, archive, download_sha256, download_size)
     with tarfile.open(archive, "r:gz") as tar:
         tmp = Path(tempfile.mkdtemp(dir=path))
-        tar.extractall(tmp, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: refuse unsafe members
+            tar.extractall(tmp, filter="data")
+        else:  # pragma: no cover
+            tar.extractall(tmp)
         if not (path / ARCHIVE_ROOT).exists():
             (tmp / ARCHIVE_ROOT).replace(path / ARCHIVE_ROOT)
         shutil.rmtree(tmp, ignore_errors=True)
