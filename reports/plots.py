@@ -71,16 +71,16 @@ def length_generalisation(df: pd.DataFrame, path: str | Path, *, task: str = "co
     if sel.empty:
         return None
     settings = setting_labels(df[df["task"] == task])
-    sel = sel.assign(setting=sel["run_dir"].map(settings).replace("", "default").fillna("default"))
+    setting = sel["run_dir"].map(settings).fillna("")
+    sel = sel.assign(series=sel["model"].where(setting == "", sel["model"] + " (" + setting + ")"))
     order = sorted(sel["split"].unique(), key=lambda s: (len(s), s))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.pointplot(data=sel, x="split", y="value", hue="model", order=order, errorbar="sd",
-                  dodge=0.3, ax=ax)
-    if sel["setting"].nunique() > 1:
-        ax.set_title(f"{task}: {metric} by test split ({sel['setting'].nunique()} settings "
-                     "pooled per model; see the copy table)")
-    else:
-        ax.set_title(f"{task}: {metric} by test split")
+    n_series = sel["series"].nunique()
+    fig, ax = plt.subplots(figsize=(6.5 + (2.5 if n_series > 3 else 0), 4))
+    sns.pointplot(data=sel, x="split", y="value", hue="series", order=order, errorbar="sd",
+                  dodge=0.3 if n_series > 1 else False, ax=ax)
+    ax.set_title(f"{task}: {metric} by test split (mean ± sd over seeds)")
+    if n_series > 3:
+        ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.set_xlabel("test split (test = training lengths)")
     ax.set_ylabel(metric)
     return _save(fig, path)

@@ -77,6 +77,25 @@ def _same(expected: Any, got: Any) -> bool:
     return expected == got
 
 
+def _same_kind(default: Any, value: Any) -> bool:
+    """Plain YAML configs have no schema, so a string for an int field would compose and only
+    fail in the run: a swept value must have the kind of the config's own value (None = any;
+    an int may sweep a float field and the reverse)."""
+    if default is None or value is None:
+        return True
+    if OmegaConf.is_config(default):
+        default = OmegaConf.to_container(default, resolve=False)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return isinstance(value, str)
+
+
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -96,6 +115,11 @@ def check_value(cfg: DictConfig, key: str, value: Any) -> list[str]:
     """Does ``key=value`` apply to the composed ``cfg`` and arrive as ``value``, both in the
     local rendering and in wandb agent's? Returns problems."""
     problems = []
+    if not is_group(key):
+        default = OmegaConf.select(cfg, key, default=None)
+        if not _same_kind(default, value):
+            problems.append(f"{key}={value!r}: the config's value is {default!r}, "
+                            f"a {type(default).__name__}")
     for how, text in (("", f"{key}={render_value(value)}"),
                       ("(as wandb agent sends it) ", render_wandb(key, value))):
         try:
@@ -131,19 +155,17 @@ def parameter_values(sweep: Sweep) -> dict[str, list[Any]]:
 
 def check_sweep(sweep: Sweep) -> list[str]:
     """Compose the run config once per combination of config-group values (``model=...``,
-    ``task=...``) exactly as run.py does, then check every value of every other parameter."""
+    ``task=...``) exactly as run.py does, check every value of every other parameter against
+    it, then compose the first run in full (all overrides together) as a last check."""
     values = parameter_values(sweep)
     groups = {k: v for k, v in values.items() if is_group(k)}
     plain = {k: v for k, v in values.items() if not is_group(k)}
-    first = {k: v[0] for k, v in plain.items()}
     problems: list[str] = []
     for combo in itertools.product(*groups.values()):
         chosen = dict(zip(groups, combo, strict=True))
-        overrides = to_overrides({**chosen, **first})
-        try:
-            cfg = compose_run(overrides)
-        except Exception as err:  # noqa: BLE001 - Hydra raises several kinds; all mean "fix it"
-            problems.append(f"{' '.join(overrides)}: does not compose: {_first_line(err)}")
+        cfg, problem = _compose(to_overrides(chosen))
+        if cfg is None:
+            problems.append(problem)
             continue
         for key, value in chosen.items():
             if arrived(cfg, key) != str(value):
@@ -151,7 +173,17 @@ def check_sweep(sweep: Sweep) -> list[str]:
         for key, vs in plain.items():
             for value in vs:
                 problems += check_value(cfg, key, value)
+    if not problems:
+        cfg, problem = _compose(to_overrides({k: v[0] for k, v in values.items()}))
+        problems += [problem] if cfg is None else []
     return problems
+
+
+def _compose(overrides: list[str]) -> tuple[DictConfig | None, str]:
+    try:
+        return compose_run(overrides), ""
+    except Exception as err:  # noqa: BLE001 - Hydra raises several kinds; all mean "fix it"
+        return None, f"{' '.join(overrides)}: does not compose: {_first_line(err)}"
 
 
 def check_shape(sweep: Sweep) -> list[str]:

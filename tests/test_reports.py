@@ -1,0 +1,273 @@
+"""Reports: collect synthetic results.json files, the bAbI/copy tables on hand numbers, the
+published CSV against the papers' printed means and failed counts, figures and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from reports import __main__ as cli
+from reports.collect import collect, load_curves, runs, split_metric_key
+from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
+from reports.published import FAIL_PCT, derived_summary, load_babi_published, printed
+from reports.tables import (
+    babi_table,
+    babi_task_errors,
+    length_table,
+    mean_sd,
+    to_latex,
+    to_markdown,
+)
+
+
+def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status="completed",
+              metrics=None, model_cfg=None, task_cfg=None, steps=100, wall=36.0) -> Path:
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    record = {
+        "status": status, "model": model, "task": task, "seed": seed,
+        "metrics": metrics or {}, "n_params": 1234, "global_step": steps, "wall_time_s": wall,
+        "hardware": {"processor": "x86_64", "cuda": None},
+        "config": {"model": {"_target_": "memnets.dnc.DNC", **(model_cfg or {})},
+                   "task": {"seed": seed, **(task_cfg or {})},
+                   "optimizer": {"lr": 1e-3}, "trainer": {"max_steps": steps}},
+        "metrics_csv": "csv/metrics.csv",
+    }
+    (run_dir / "results.json").write_text(json.dumps(record))
+    return run_dir
+
+
+# ---------------------------------------------------------------- collect
+
+def test_metric_keys_split_into_split_group_metric():
+    assert split_metric_key("val/error") == ("val", None, "error")
+    assert split_metric_key("test_2x/group/len11-20/bit_errors") == ("test_2x", "len11-20",
+                                                                      "bit_errors")
+    assert split_metric_key("test/group/qa16/error") == ("test", "qa16", "error")
+
+
+def test_collect_gives_one_row_per_run_and_metric_with_status_groups_and_config(tmp_path):
+    write_run(tmp_path / "outputs", "a", seed=1, model_cfg={"distance": "dot"},
+              metrics={"test/error": 0.25, "test/group/len1-10/error": 0.5, "val/error": 0.3})
+    write_run(tmp_path / "multirun", "b", status="diverged", metrics={"val/error": "nan"})
+    write_run(tmp_path / "multirun", "c", status="interrupted", model="memnets.ntm.NTM")
+    (tmp_path / "multirun" / "junk").mkdir()
+    df = collect([tmp_path / "outputs", tmp_path / "multirun", tmp_path / "missing"])
+    assert len(runs(df)) == 3
+    a = df[df["run_dir"].str.endswith("/a")]
+    assert len(a) == 3 and set(a["status"]) == {"completed"} and set(a["seed"]) == {1}
+    row = a[(a["split"] == "test") & (a["group"] == "len1-10")].iloc[0]
+    assert row["metric"] == "error" and row["value"] == 0.5
+    assert a[a["group"].isna() & (a["split"] == "test")]["value"].item() == 0.25
+    assert set(a["model.distance"]) == {"dot"} and set(a["trainer.max_steps"]) == {100}
+    assert "task.seed" not in df.columns  # a copy of the seed, not a setting
+    b = df[df["run_dir"].str.endswith("/b")]
+    assert b["status"].item() == "diverged" and math.isnan(b["value"].item())
+    c = df[df["run_dir"].str.endswith("/c")]
+    assert c["status"].item() == "interrupted" and c["model"].item() == "ntm"  # class path
+
+
+def test_collect_of_nothing_is_an_empty_frame_with_the_key_columns(tmp_path):
+    df = collect([tmp_path])
+    assert df.empty and {"run_dir", "model", "split", "metric", "value"} <= set(df.columns)
+
+
+def test_learning_curves_come_from_the_csv_log(tmp_path):
+    run_dir = write_run(tmp_path, "a", metrics={"val/error": 0.5})
+    (run_dir / "csv").mkdir()
+    (run_dir / "csv" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/error\n0,9,0.7,\n0,9,,0.9\n0,19,0.5,\n0,19,,0.4\n")
+    curves = load_curves(collect([tmp_path]))
+    assert curves[["step", "value"]].values.tolist() == [[9, 0.9], [19, 0.4]]
+    assert set(curves["metric"]) == {"val/error"} and set(curves["model"]) == {"dnc"}
+
+
+# ---------------------------------------------------------------- bAbI table
+
+def babi_pertask_runs(root: Path) -> None:
+    """MemN2N per-task, tasks 1..20, seeds 0 and 1. Task t errors: seed 0 -> t%, seed 1 ->
+    (t + 2)%, except task 1 with seed 1 -> 10%; val errors make seed 1 best on task 3 only."""
+    for seed in (0, 1):
+        for t in range(1, 21):
+            test = t + (2 if seed else 0) if not (t == 1 and seed == 1) else 10.0
+            val = 1.0 if (t == 3) == (seed == 1) else 2.0
+            write_run(root, f"s{seed}t{t}", model="memn2n", task="babi", seed=seed,
+                      task_cfg={"joint": False, "tasks": [t], "size": "10k"},
+                      metrics={f"test/group/qa{t}/error": test / 100,
+                               f"val/group/qa{t}/error": val / 100,
+                               "test/error": test / 100, "val/error": val / 100})
+
+
+def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
+    babi_pertask_runs(tmp_path)
+    display, long = babi_table(collect([tmp_path]), load_babi_published())
+    mean_col, best_col = "ours: memn2n per-task mean ± sd", "ours: memn2n per-task best"
+    # task 1: 1% and 10% -> 5.5 ± 6.4 (sample sd of {1, 10} = 9/sqrt 2 = 6.36)
+    assert display.loc["1", mean_col] == "5.5 ± 6.4"
+    # task 4: 4% and 6%
+    assert display.loc["4", mean_col] == "5.0 ± 1.4"
+    # best by validation: seed 0 everywhere except task 3 (seed 1: 5%)
+    assert display.loc["3", best_col] == "5.0" and display.loc["4", best_col] == "4.0"
+    # replica means over tasks: seed 0 = mean(1..20) = 10.5; seed 1 = (10 + sum(4..22)) / 20
+    s1 = (10 + sum(t + 2 for t in range(2, 21))) / 20
+    m, s, n = mean_sd([10.5, s1])
+    assert display.loc["mean", mean_col] == f"{m:.1f} ± {s:.1f}" and n == 2
+    # failed (> 5%): seed 0 -> tasks 6..20 = 15; seed 1 -> task 1 (10%) + tasks 4..20 = 18
+    assert display.loc["failed", mean_col] == f"{16.5:.1f} ± {math.sqrt(4.5):.1f}"
+    best = [1.0, 2.0, 5.0] + [float(t) for t in range(4, 21)]
+    assert display.loc["mean", best_col] == f"{sum(best) / 20:.1f}"
+    assert display.loc["failed", best_col] == str(sum(b > FAIL_PCT for b in best))
+    assert display.loc["runs", mean_col] == "40" and display.loc["steps/run", mean_col] == "100"
+    assert display.loc["wall time (h)", mean_col] == "0.40"
+    # published columns sit beside ours, with their own numbers
+    assert display.loc["mean", "DNC2 best [P]"] == "3.8"
+    assert display.loc["1", "DNC1 mean [P]"] == "9.0 ± 12.6"
+    row = long[(long["column"] == mean_col) & (long["row"] == "1")].iloc[0]
+    assert row["value"] == pytest.approx(5.5) and row["n"] == 2
+
+
+def test_joint_runs_use_group_errors_and_the_best_run_by_validation(tmp_path):
+    for seed, (err, val) in enumerate([(0.10, 0.2), (0.02, 0.1), (0.30, 0.3)]):
+        metrics = {}
+        for t in range(1, 21):
+            metrics[f"test/group/qa{t}/error"] = err
+            metrics[f"val/group/qa{t}/error"] = val
+        write_run(tmp_path, f"j{seed}", model="dnc", task="babi", seed=seed,
+                  task_cfg={"joint": True, "tasks": list(range(1, 21))}, metrics=metrics)
+    write_run(tmp_path, "crashed", model="dnc", task="babi", seed=9, status="diverged",
+              task_cfg={"joint": True}, metrics={"test/group/qa1/error": 0.9})
+    df = collect([tmp_path])
+    errors = babi_task_errors(df)
+    assert len(errors) == 60 and set(errors["label"]) == {"dnc joint"}  # diverged left out
+    display, _ = babi_table(df, load_babi_published())
+    assert display.loc["7", "ours: dnc joint mean ± sd"] == "14.0 ± 14.4"
+    assert display.loc["7", "ours: dnc joint best"] == "2.0"   # seed 1: lowest val error
+    assert display.loc["failed", "ours: dnc joint mean ± sd"] == "13.3 ± 11.5"  # 20, 0, 20
+
+
+def test_partial_task_coverage_is_marked(tmp_path):
+    write_run(tmp_path, "r", model="entnet", task="babi", task_cfg={"joint": False, "tasks": [2]},
+              metrics={"test/error": 0.07, "val/error": 0.05})  # no group keys: fallback
+    display, _ = babi_table(collect([tmp_path]), load_babi_published())
+    assert display.loc["2", "ours: entnet per-task best"] == "7.0"
+    assert display.loc["mean", "ours: entnet per-task best"] == "7.0*"
+    assert display.loc["1", "ours: entnet per-task best"] == "–"
+
+
+# ---------------------------------------------------------------- published numbers
+
+# Where the papers' printed summary differs from their own per-task values (documented in
+# reference/published-results.md §7, except LSTM's, found by this test: its per-task column
+# has 14 tasks above 5%, the table prints 15).
+KNOWN_FAILED_MISMATCH = {("NTM", "best"): (15, 16), ("LSTM", "best"): (14, 15)}
+KNOWN_MEAN_MISMATCH = {("DMN (single)", "best"): (6.27, 6.4)}
+
+
+def test_published_csv_reproduces_the_printed_means_and_failed_counts():
+    df = load_babi_published()
+    derived = derived_summary(df).set_index(["model", "statistic"])
+    means, failed = printed(df, "mean"), printed(df, "failed")
+    assert set(derived.index) >= {("DNC2", "best"), ("DNC1", "mean"), ("EntNet", "best"),
+                                  ("MemN2N (single)", "best"), ("DMN+", "best"),
+                                  ("D-NTM", "best"), ("LSTM", "mean"), ("NTM", "best")}
+    for key, row in derived.iterrows():
+        assert row["n_tasks"] == 20, key
+        if key[1] == "sd":
+            continue  # sd over runs does not average over tasks
+        if key in KNOWN_MEAN_MISMATCH:
+            mine, paper = KNOWN_MEAN_MISMATCH[key]
+            assert row["mean"] == pytest.approx(mine, abs=0.01) and means[key] == paper
+        else:
+            assert row["mean"] == pytest.approx(means[key], abs=0.05 + 1e-9), key
+        if key[1] == "best":
+            if key in KNOWN_FAILED_MISMATCH:
+                assert (row["failed"], failed[key]) == KNOWN_FAILED_MISMATCH[key]
+            else:
+                assert row["failed"] == failed[key], key
+    # the headline numbers (DNC paper main text; EntNet Table 2)
+    assert means[("DNC2", "best")] == 3.8 and failed[("DNC2", "best")] == 2
+    assert means[("DNC1", "mean")] == 16.7 and means[("DNC1", "sd")] == 7.6
+    assert means[("EntNet", "best")] == 0.5 and failed[("EntNet", "best")] == 0
+
+
+def test_every_published_row_has_a_source_and_a_known_statistic():
+    df = load_babi_published()
+    assert df["source"].str.len().min() > 10
+    assert set(df["statistic"]) <= {"best", "mean", "sd"} and set(df["tag"]) <= {"P", "S"}
+    assert not df.duplicated(["task", "model", "statistic"]).any()
+
+
+# ---------------------------------------------------------------- copy table
+
+def copy_runs(root: Path) -> None:
+    for variable, errs in ((True, (0.0, 0.1)), (False, (0.2, 0.4))):
+        for seed, e in enumerate(errs):
+            write_run(root, f"v{variable}{seed}", seed=seed,
+                      task_cfg={"variable_length": variable, "max_length": 10},
+                      metrics={"test/error": e, "test/bit_errors": 10 * e,
+                               "test_2x/error": 2 * e, "test_2x/bit_errors": 20 * e,
+                               "test_4x/error": 0.5, "test_4x/bit_errors": 50.0,
+                               "test_4x/group/len31-40/error": 0.9, "val/error": e})
+
+
+def test_length_table_groups_by_the_setting_that_differs(tmp_path):
+    table = length_table(collect([tmp_path]), "copy") if copy_runs(tmp_path) is None else None
+    table = table.set_index("setting")
+    assert list(table.index) == ["task.variable_length=False", "task.variable_length=True"]
+    assert table.loc["task.variable_length=True", "test error %"] == "5.0 ± 7.1"
+    assert table.loc["task.variable_length=False", "test_2x error %"] == "60.0 ± 28.3"
+    assert table.loc["task.variable_length=False", "test_4x bits"] == "50.00 ± 0.00"
+    assert table.loc["task.variable_length=True", "runs"] == 2
+    md, tex = to_markdown(table), to_latex(table, caption="50% of x_1")
+    assert md.count("\n") == 2 + len(table) and "5.0 ± 7.1" in md
+    assert r"5.0 $\pm$ 7.1" in tex and r"50\% of x\_1" in tex
+
+
+# ---------------------------------------------------------------- figures and CLI
+
+def _png(path: Path | None) -> None:
+    assert path is not None and path.is_file() and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_are_written(tmp_path):
+    babi_pertask_runs(tmp_path / "babi")
+    copy_runs(tmp_path / "copy")
+    df = collect([tmp_path / "babi", tmp_path / "copy"])
+    _png(babi_heatmap(babi_task_errors(df), tmp_path / "fig" / "heat.png"))
+    _png(length_generalisation(df, tmp_path / "fig" / "len.png", task="copy"))
+    curves = pd.DataFrame({"step": [1, 2, 1, 2], "value": [0.9, 0.5, 0.8, 0.4],
+                           "metric": "val/error", "model": ["dnc", "dnc", "lstm", "lstm"],
+                           "task": "copy", "seed": 0, "run_dir": ["a", "a", "b", "b"]})
+    _png(learning_curves(curves, tmp_path / "fig" / "curves.png", task="copy"))
+    assert learning_curves(curves, tmp_path / "fig" / "none.png", task="babi") is None
+    B, T, N = 3, 9, 7
+    usage = torch.rand(B, T, N)
+    torch.save({"aux": {"usage": usage, "write_weights": torch.rand(B, T, 1, N)},
+                "lengths": torch.tensor([9, 5, 2]), "role": torch.ones(B, T)},
+               tmp_path / "trace.pt")
+    _png(memory_usage(tmp_path / "trace.pt", tmp_path / "fig" / "usage.png", index=1))
+    torch.save({"aux": {}, "lengths": torch.tensor([1])}, tmp_path / "lstm_trace.pt")
+    assert memory_usage(tmp_path / "lstm_trace.pt", tmp_path / "fig" / "x.png") is None
+
+
+def test_cli_with_no_runs_says_so_and_still_writes_the_published_table(tmp_path, capsys):
+    assert cli.main(["--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 0
+    assert "no results.json found" in capsys.readouterr().out
+    md = (tmp_path / "out" / "babi_table.md").read_text()
+    assert "DNC2 best [P]" in md and "| mean |" in md
+    assert (tmp_path / "out" / "babi_table.tex").is_file()
+
+
+def test_cli_writes_tables_and_figures_for_runs(tmp_path, capsys):
+    copy_runs(tmp_path / "runs")
+    assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    assert "4 run(s)" in capsys.readouterr().out
+    assert "task.variable_length=True" in (tmp_path / "out" / "copy_table.md").read_text()
+    _png(tmp_path / "out" / "copy_length.png")
+    assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 4

@@ -1,0 +1,142 @@
+"""Sweep files: expansion (grid count, Hydra list rendering, seeded random draws), the local
+runner's plan, and ``--validate`` on every file in sweeps/ (catches a renamed config key)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from sweeps.expand import (
+    SweepError,
+    expand,
+    load_sweep,
+    render_value,
+    to_overrides,
+)
+from sweeps.runner import already_done, plan
+from sweeps.validate import sweep_files, validate_file
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEP_FILES = sweep_files()
+COMMAND = ["${env}", "python", "${program}", "${args_no_hyphens}"]
+
+
+def write_sweep(tmp_path: Path, parameters: dict, name: str = "copy_dnc_test", **extra) -> Path:
+    body = {"program": "run.py", "method": "grid",
+            "metric": {"name": "val/error", "goal": "minimize"}, "command": COMMAND,
+            "parameters": parameters, **extra}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_grid_expands_to_the_product_first_parameter_slowest(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {
+        "model": {"value": "dnc"},
+        "model.distance": {"values": ["cosine", "euclidean", "manhattan"]},
+        "seed": {"values": [0, 1]},
+    }))
+    runs = expand(sweep)
+    assert len(runs) == 1 * 3 * 2
+    assert [r["model.distance"] for r in runs] == ["cosine"] * 2 + ["euclidean"] * 2 + \
+        ["manhattan"] * 2
+    assert [r["seed"] for r in runs] == [0, 1] * 3
+    assert expand(sweep, max_runs=4) == runs[:4]
+
+
+def test_values_render_as_hydra_overrides_and_parse_back():
+    assert render_value([1]) == "[1]"
+    assert render_value([[1, 2], [3]]) == "[[1,2],[3]]"
+    assert render_value(True) == "true" and render_value(None) == "null"
+    overrides = to_overrides({"task.tasks": [3], "task.variable_length": False, "seed": 2,
+                              "optimizer.lr": 1e-4})
+    assert overrides == ["task.tasks=[3]", "task.variable_length=false", "seed=2",
+                         "optimizer.lr=0.0001"]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    assert [o.value() for o in parsed] == [[3], False, 2, 1e-4]
+
+
+def test_random_draws_are_seeded_and_respect_run_cap_and_ranges(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {
+        "optimizer.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-2},
+        "model.memory_size": {"values": [16, 32, 64]},
+        "model.hidden_size": {"min": 8, "max": 12},
+    }, method="random", run_cap=7))
+    a, b, c = expand(sweep, seed=3), expand(sweep, seed=3), expand(sweep, seed=4)
+    assert a == b and a != c and len(a) == 7
+    assert all(1e-4 <= r["optimizer.lr"] <= 1e-2 for r in a)
+    assert all(r["model.memory_size"] in (16, 32, 64) for r in a)
+    assert all(isinstance(r["model.hidden_size"], int) and 8 <= r["model.hidden_size"] <= 12
+               for r in a)
+    assert len(expand(sweep, max_runs=2, seed=3)) == 2
+
+
+def test_random_without_run_cap_or_max_runs_is_refused(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": {"values": [0, 1]}}, method="random"))
+    with pytest.raises(SweepError, match="run_cap"):
+        expand(sweep)
+
+
+def test_plan_forces_csv_logger_puts_runs_under_the_sweep_name_and_extra_wins(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {
+        "logger": {"value": "wandb"}, "task.tasks": {"values": [[1], [2]]},
+        "trainer.max_steps": {"value": 3000}}, name="babi_memn2n_x"))
+    planned = plan(sweep, expand(sweep), out_root=tmp_path / "mr",
+                   extra=["trainer.max_steps=50"])
+    assert [p.run_dir for p in planned] == [(tmp_path / "mr" / "babi_memn2n_x" / str(i)).resolve()
+                                            for i in range(2)]
+    argv = planned[1].argv("python")
+    assert argv[:2] == ["python", "run.py"]
+    assert "task.tasks=[2]" in argv and "logger=csv" in argv and "logger=wandb" not in argv
+    assert "trainer.max_steps=50" in argv and "trainer.max_steps=3000" not in argv
+    assert f"hydra.run.dir={planned[1].run_dir}" in argv
+
+
+def test_a_completed_run_with_the_same_overrides_is_skipped(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": {"values": [0]}}))
+    (run,) = plan(sweep, expand(sweep), out_root=tmp_path)
+    assert not already_done(run)
+    (run.run_dir / ".hydra").mkdir(parents=True)
+    (run.run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(run.overrides))
+    (run.run_dir / "results.json").write_text(json.dumps({"status": "diverged"}))
+    assert not already_done(run)
+    (run.run_dir / "results.json").write_text(json.dumps({"status": "completed"}))
+    assert already_done(run)
+    (run.run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["seed=1"]))
+    assert not already_done(run)
+
+
+def test_sweep_files_exist_for_the_planned_studies():
+    names = {p.stem for p in SWEEP_FILES}
+    assert {"copy_dnc_distance", "copy_dnc_allocation", "copy_dnc_variable_length",
+            "copy_dnc_controller", "babi_memn2n_pertask", "babi_entnet_pertask",
+            "copy_models"} <= names
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.stem for p in SWEEP_FILES])
+def test_every_sweep_file_validates_against_the_configs(path):
+    assert validate_file(path) == []
+
+
+def test_validate_catches_a_renamed_key_a_bad_value_and_a_bad_command(tmp_path):
+    path = write_sweep(tmp_path, {
+        "model": {"value": "dnc"},
+        "model.distanse": {"values": ["cosine"]},      # typo: not a key
+        "task.max_length": {"values": ["ten"]},        # int field, string value
+        "seed": {"values": [0]},
+    }, command=["python", "run.py"])
+    problems = "\n".join(validate_file(path))
+    assert "model.distanse" in problems
+    assert "task.max_length" in problems
+    assert "command must be" in problems
+    assert "seed" not in problems
+
+
+def test_validate_catches_a_missing_config_option(tmp_path):
+    path = write_sweep(tmp_path, {"model": {"values": ["dnc", "no_such_model"]}})
+    problems = validate_file(path)
+    assert len(problems) == 1 and "no_such_model" in problems[0]
