@@ -199,8 +199,11 @@ class BabiDataModule(L.LightningDataModule):
             digest.update(f"|{rel}:{hashlib.sha256(self._read(rel)).hexdigest()}".encode())
         path = self.cache_dir / f"vocab-{digest.hexdigest()[:32]}.json" if self.cache_dir else None
         if path is not None and path.is_file():
-            saved = json.loads(path.read_text())
-            return Vocabulary(tuple(saved["tokens"])), int(saved["width"])
+            try:
+                saved = json.loads(path.read_text())
+                return Vocabulary(tuple(saved["tokens"])), int(saved["width"])
+            except (ValueError, KeyError, TypeError) as err:  # damaged entry: rebuild it
+                log.warning("ignoring unreadable bAbI vocabulary cache %s (%s)", path, err)
         stories = [s for rel in rels for s in self._parse(rel)]
         vocab = build_vocabulary(stories, self.granularity)
         width = 1 if self.granularity == "word" else sentence_width(stories)

@@ -132,3 +132,20 @@ def test_cache_returns_the_same_tensors_and_is_keyed_by_content(tmp_path):
     changed = STORY.replace("garden", "hallway").encode()
     cached_encode(changed, parse, v, "word", 1, tmp_path)
     assert len(calls) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_damaged_cache_entries_are_rebuilt(tiny_babi, tmp_path):
+    from tasks.babi import BabiDataModule
+
+    first = BabiDataModule(tiny_babi, size="1k", tasks=[1, 19], cache_dir=tmp_path)
+    first.setup("fit")
+    entries = list((tmp_path / "babi").iterdir())
+    # tiny train and test files are byte-identical: one content-keyed entry per task + vocabulary
+    assert sorted(p.suffix for p in entries) == [".json", ".pt", ".pt"]
+    for path in entries:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncate every entry
+    again = BabiDataModule(tiny_babi, size="1k", tasks=[1, 19], cache_dir=tmp_path)
+    again.setup("fit")
+    assert again.vocab == first.vocab
+    for a, b in zip(again.train_set.enc, first.train_set.enc, strict=True):
+        assert torch.equal(a, b)
