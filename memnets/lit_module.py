@@ -100,7 +100,7 @@ class MemNetLitModule(pl.LightningModule):
         for key, value in values.items():
             self.log(
                 f"{stage}/{key}", value, prog_bar=key in prog_bar_keys,
-                add_dataloader_idx=False, sync_dist=False,
+                add_dataloader_idx=False, sync_dist=stage != "train",  # equal on every rank
             )
         metrics.reset()
 
