@@ -1,0 +1,138 @@
+"""memnets.bench: the shapes issue 7 asks for, the JSON schema, and the ratio arithmetic.
+
+No timing assertions: timings only have to exist and be positive; every number checked here is
+either set by the code (sizes, schema) or computed from given timings (medians, ratios).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from torch import nn
+
+from memnets import bench
+from memnets.bench import SHAPES, BenchShape, build_pair, make_batch, run_shape, summarise
+
+TINY = SHAPES["tiny"]
+
+
+def test_summarise_medians_spread_and_ratios():
+    shape = BenchShape("t", "dnc", 1, 1, 1, 1, 1, target_ratio=6.0)
+    row = summarise(shape, model_ms=[10.0, 30.0, 20.0], lstm_ms=[2.0, 3.0, 10.0])
+    assert row["ms_per_step"] == 20.0 and row["lstm_ms_per_step"] == 3.0
+    assert (row["ms_min"], row["ms_max"], row["ms_q1"], row["ms_q3"]) == (10.0, 30.0, 15.0, 25.0)
+    assert (row["lstm_ms_q1"], row["lstm_ms_q3"]) == (2.5, 6.5)
+    assert row["ratio"] == pytest.approx(20.0 / 3.0)  # ratio of medians
+    assert row["ratio_paired_median"] == pytest.approx(5.0)  # median of 10/2, 30/3, 20/10
+    assert row["meets_ratio_target"] is False  # 6.67 > 6
+    assert summarise(SHAPES["tiny"], [1.0], [1.0])["meets_ratio_target"] is None
+
+
+@pytest.mark.parametrize(
+    "name, sizes",
+    [
+        ("copy", dict(inp=9, out=8, hidden=64, B=16, T=42, N=16, W=16, R=1)),
+        ("babi", dict(inp=160, out=160, hidden=256, B=32, T=100, N=256, W=64, R=4)),
+        ("babi400", dict(inp=160, out=160, hidden=256, B=32, T=400, N=256, W=64, R=4)),
+        ("ntm", dict(inp=9, out=8, hidden=100, B=16, T=42, N=128, W=20, R=1)),
+    ],
+)
+def test_issue_shapes_build_the_real_models(name, sizes):
+    shape = SHAPES[name]
+    model, lstm = build_pair(shape)
+    assert (shape.input_size, shape.output_size) == (sizes["inp"], sizes["out"])
+    assert (shape.batch_size, shape.steps) == (sizes["B"], sizes["T"])
+    assert type(model).__name__ == shape.model.upper()
+    if shape.model == "dnc":
+        assert (model.access.memory_size, model.access.word_size) == (sizes["N"], sizes["W"])
+        assert model.num_reads == sizes["R"]
+        assert model.controller.hidden_size == sizes["hidden"]
+    else:
+        assert (model.memory_size, model.word_size) == (sizes["N"], sizes["W"])
+        assert model.num_read_heads == sizes["R"]
+        assert model.controller_size == sizes["hidden"]
+    assert isinstance(lstm.lstm, nn.LSTM) and lstm.fused
+    assert (lstm.lstm.input_size, lstm.lstm.hidden_size) == (sizes["inp"], sizes["hidden"])
+    assert lstm.readout.out_features == model.output_size == sizes["out"]
+
+
+def test_overrides_reach_the_model_config():
+    model, _ = build_pair(TINY, {"allocation": "softmax", "num_reads": 3})
+    assert model.access.allocation == "softmax" and model.num_reads == 3
+
+
+def test_batch_matches_the_shape():
+    import torch
+
+    batch = make_batch(SHAPES["babi"], torch.device("cpu"))
+    assert batch.inputs.shape == (32, 100, 160) and batch.target.shape == (32, 100, 160)
+    assert (batch.inputs.sum(-1) == 1).all()  # one-hot words, as the DNC reads bAbI
+
+
+def test_saved_tensor_memory_is_deterministic_and_grows_with_length():
+    import torch
+
+    long = BenchShape("tiny2", "dnc", 5, 3, 8, 3, 2 * TINY.steps, TINY.model_kwargs)
+    sizes = []
+    for shape in (TINY, TINY, long):
+        torch.manual_seed(0)
+        model, _ = build_pair(shape)
+        sizes.append(bench.saved_tensor_mib(model, make_batch(shape, torch.device("cpu"))))
+    assert sizes[0] == sizes[1] > 0
+    assert 1.5 < sizes[2] / sizes[0] < 2.5  # one step's activations per time step
+
+
+REQUIRED = {
+    "shape": str, "model": str, "label": str, "ms_per_step": float, "lstm_ms_per_step": float,
+    "ratio": float, "ratio_paired_median": float, "ms_min": float, "ms_max": float,
+    "ms_q1": float, "ms_q3": float, "cpu_ms_per_step": float, "cpu_lstm_ms_per_step": float,
+    "cpu_ratio": float, "peak_mem_mb": float, "lstm_peak_mem_mb": float, "saved_mb": float,
+    "repeats": int, "warmup": int, "device": str, "torch": str, "threads": int,
+    "mem_method": str, "n_params": int, "batch_size": int, "steps": int,
+}
+
+
+def check_row(row: dict, repeats: int) -> None:
+    for key, kind in REQUIRED.items():
+        assert isinstance(row[key], kind), (key, row[key])
+    assert row["repeats"] == repeats and len(row["model_ms_all"]) == repeats
+    assert row["ms_min"] <= row["ms_per_step"] <= row["ms_max"]
+    assert row["ratio"] == pytest.approx(row["ms_per_step"] / row["lstm_ms_per_step"])
+    assert row["cpu_ratio"] == pytest.approx(
+        row["cpu_ms_per_step"] / row["cpu_lstm_ms_per_step"])
+    assert all(math.isfinite(v) and v > 0 for v in row["model_ms_all"] + row["lstm_ms_all"])
+    assert row["saved_mb"] > 0 and row["lstm_saved_mb"] > 0 and row["peak_mem_mb"] >= 0
+    json.dumps(row)  # serialisable as it stands
+
+
+def test_run_shape_row_schema():
+    row = run_shape(TINY, repeats=3, warmup=0, label="x", overrides={"allocation": "softmax"})
+    check_row(row, repeats=3)
+    assert (row["shape"], row["model"], row["label"]) == ("tiny", "dnc", "x")
+    assert row["overrides"] == {"allocation": "softmax"} and row["device"] == "cpu"
+
+
+@pytest.mark.slow  # two fresh interpreters: ~5 s idle, ~40 s on the shared 2-core box
+def test_cli_subprocess_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    rows = bench.main(["--shapes", "tiny", "--repeats", "2", "--warmup", "0", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved == rows and len(saved) == 1
+    check_row(saved[0], repeats=2)
+    assert saved[0]["threads"] == 1  # the default, passed on to the subprocess
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_failed_shape_becomes_an_error_row(tmp_path):
+    # 0.2 GiB of address space cannot even import torch: the worker fails, the run goes on.
+    rows = bench.main(["--shapes", "tiny", "--repeats", "1", "--mem-limit-gb", "0.2",
+                       "--json", str(tmp_path / "b.json")])
+    assert rows[0]["shape"] == "tiny" and rows[0]["error"]
+    assert "ms_per_step" not in rows[0]
+
+
+def test_unknown_shape_is_refused():
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--shapes", "copy,nope"])
