@@ -53,8 +53,8 @@ def plot_memory_trace(
         raise ValueError(f"no memory traces to draw: aux has {sorted(aux)}, expected any of "
                          f"{[key for key, _ in PANELS]}")
     n_slots, n_steps = maps[0][1].shape
-    width = min(16.0, 2.5 + 0.25 * n_steps)
-    height = 0.6 + len(maps) * max(1.2, 0.18 * n_slots)
+    width = min(16.0, 3.0 + 0.25 * n_steps)
+    height = 0.6 + len(maps) * min(3.5, max(1.2, 0.06 * n_slots))
     fig, axes = plt.subplots(len(maps), 1, figsize=(width, height), sharex=True, squeeze=False)
     for ax, (label, image) in zip(axes[:, 0], maps, strict=True):
         im = ax.imshow(image.numpy(), aspect="auto", origin="lower", cmap="viridis",

@@ -50,9 +50,9 @@ def allocation_weights(
       a[φ_j] = (1 − u[φ_j]) Π_{i<j} u[φ_i] (an exclusive cumulative product), scattered back
       to slot order. As in the paper, the gradient ignores the discontinuity of the sort (it
       flows through the sorted values only). As in DeepMind's released code, usage is first
-      squashed to u ← eps + (1 − eps) u, so no factor of the product is exactly 0 (which keeps
-      the cumulative product's gradient well defined); this changes a by O(eps).
-      Σa = 1 − Π u ≤ 1: a full memory allocates nothing.
+      squashed to u ← eps + (1 − eps) u, so no factor of the product is exactly 0 and every
+      slot keeps a non-zero gradient path through the product; this changes a by O(eps).
+      Σa = 1 − Π u ≤ 1: a full memory allocates (almost) nothing.
     - ``normalized`` (lecture notes, differentiable form 1): a_i = (1 − u_i) / (N − Σ_j u_j);
       sums to 1 whenever some slot is not fully used (the denominator is clamped to eps).
     - ``softmax`` (lecture notes, differentiable form 2): the notes write softmax((u − 1)·β_a),
