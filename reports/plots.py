@@ -103,5 +103,6 @@ def memory_usage(trace_path: str | Path, path: str | Path, *, index: int = 0) ->
     ax.invert_yaxis()
     ax.set_xlabel("time step t")
     ax.set_ylabel("memory slot")
-    ax.set_title(f"memory usage over time ({Path(trace_path).parent.name})")
+    run = Path(trace_path).resolve().parent
+    ax.set_title(f"memory usage u_t over time ({run.parent.name}/{run.name})")
     return _save(fig, path)

@@ -64,20 +64,22 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
 def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Per completed bAbI run and task: test and val error in percent.
 
-    Columns run_dir, label, seed, task (int), test, val. The task id comes from the group metric
-    ``{split}/group/qaN/error`` (joint and per-task runs both log it); a run without group metrics
-    falls back to its overall ``{split}/error`` when ``config.task.tasks`` is one task.
+    Columns run_dir, label, training (joint | per-task), seed, task (int), test, val. The task
+    id comes from the group metric ``{split}/group/qaN/error`` (joint and per-task runs both log
+    it); a run without group metrics falls back to its overall ``{split}/error`` when
+    ``config.task.tasks`` is one task.
     ``label`` is ``"<model> <joint|per-task>"`` plus any differing setting."""
     babi = df[(df["task"] == "babi") & (df["status"] == "completed") & (df["metric"] == "error")
               & df["split"].isin(["test", "val"])]
     if babi.empty:
-        return pd.DataFrame(columns=["run_dir", "label", "seed", "task", "test", "val"])
+        return pd.DataFrame(columns=["run_dir", "label", "training", "seed", "task", "test",
+                                     "val"])
     settings = setting_labels(df[df["task"] == "babi"])
     rows = []
     for run_dir, g in babi.groupby("run_dir"):
         first = g.iloc[0]
-        joint = bool(first.get("task.joint", True))
-        label = f"{first['model']} {'joint' if joint else 'per-task'}"
+        training = "joint" if bool(first.get("task.joint", True)) else "per-task"
+        label = f"{first['model']} {training}"
         if settings.get(run_dir):
             label += f" [{settings[run_dir]}]"
         grouped = g[g["group"].fillna("").str.fullmatch(r"qa\d+")]
@@ -88,7 +90,8 @@ def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
             grouped = g[g["group"].isna()].assign(group=f"qa{tasks[0]}")
         wide = grouped.pivot_table(index="group", columns="split", values="value", aggfunc="first")
         for group, r in wide.iterrows():
-            rows.append({"run_dir": run_dir, "label": label, "seed": first["seed"],
+            rows.append({"run_dir": run_dir, "label": label, "training": training,
+                         "seed": first["seed"],
                          "task": int(group[2:]), "test": 100 * r.get("test", math.nan),
                          "val": 100 * r.get("val", math.nan)})
     return pd.DataFrame(rows)
@@ -111,7 +114,7 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         complete = test.dropna()
         mean_col["mean"] = mean_sd(complete.mean(axis=1))
         mean_col["failed"] = mean_sd((complete > FAIL_PCT).sum(axis=1).astype(float))
-        if "joint" in label.split(" [")[0].split(" ")[-1]:
+        if g["training"].iloc[0] == "joint":
             best_seed = val.mean(axis=1).idxmin() if val.notna().any().any() else test.index[0]
             best = test.loc[best_seed]
         else:
@@ -192,7 +195,11 @@ def length_table(df: pd.DataFrame, task: str) -> pd.DataFrame:
     splits = sorted(sel["split"].unique(), key=lambda s: (len(s), s))
     rows = []
     for (model, setting), g in sel.groupby(["model", "setting"], sort=True):
-        row = {"model": model, "setting": setting or "default", "runs": g["run_dir"].nunique()}
+        first = g.drop_duplicates("run_dir")
+        row = {"model": model, "setting": setting or "default", "runs": len(first),
+               "params": int(first["n_params"].iloc[0]) if first["n_params"].notna().all()
+               else None,
+               "steps/run": fmt(float(first["global_step"].mean()), digits=0)}
         for split in splits:
             for metric, scale, name in (("error", 100, "error %"), ("bit_errors", 1, "bits")):
                 v = g[(g["split"] == split) & (g["metric"] == metric)]["value"] * scale

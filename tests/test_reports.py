@@ -216,13 +216,15 @@ def copy_runs(root: Path) -> None:
 
 
 def test_length_table_groups_by_the_setting_that_differs(tmp_path):
-    table = length_table(collect([tmp_path]), "copy") if copy_runs(tmp_path) is None else None
-    table = table.set_index("setting")
+    copy_runs(tmp_path)
+    table = length_table(collect([tmp_path]), "copy").set_index("setting")
     assert list(table.index) == ["task.variable_length=False", "task.variable_length=True"]
     assert table.loc["task.variable_length=True", "test error %"] == "5.0 ± 7.1"
     assert table.loc["task.variable_length=False", "test_2x error %"] == "60.0 ± 28.3"
     assert table.loc["task.variable_length=False", "test_4x bits"] == "50.00 ± 0.00"
     assert table.loc["task.variable_length=True", "runs"] == 2
+    assert table.loc["task.variable_length=True", "params"] == 1234
+    assert table.loc["task.variable_length=True", "steps/run"] == "100"
     md, tex = to_markdown(table), to_latex(table, caption="50% of x_1")
     assert md.count("\n") == 2 + len(table) and "5.0 ± 7.1" in md
     assert r"5.0 $\pm$ 7.1" in tex and r"50\% of x\_1" in tex
