@@ -85,10 +85,11 @@ def content_weights(
     :func:`similarity` (for a true distance the similarity is the negated distance).
     """
     if distance == "cosine" and mask is None:
-        # Fast path (fewer ops per step): normalise rows first, fold β into the keys.
+        # Fast path: β folded into the normalised keys, the memory norms applied to the (B, H, N)
+        # scores, so autograd keeps no normalised copy of the (B, N, W) memory.
         key_scale = strengths * torch.rsqrt((keys * keys).sum(-1) + eps)  # (B, H)
-        memory_scale = torch.rsqrt((memory * memory).sum(-1, keepdim=True) + eps)  # (B, N, 1)
-        scores = torch.bmm(keys * key_scale.unsqueeze(-1), (memory * memory_scale).transpose(1, 2))
-        return torch.softmax(scores, dim=-1)  # (B, H, N)
+        memory_scale = torch.rsqrt((memory * memory).sum(-1) + eps)  # (B, N)
+        dots = torch.bmm(keys * key_scale.unsqueeze(-1), memory.transpose(1, 2))  # (B, H, N)
+        return torch.softmax(dots * memory_scale.unsqueeze(1), dim=-1)
     sim = similarity(memory, keys, distance=distance, mask=mask, eps=eps)  # (B, H, N)
     return torch.softmax(sim * strengths.unsqueeze(-1), dim=-1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
@@ -22,19 +23,54 @@ def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
     return (1.0 - write_weights.sum(dim=-1, keepdim=True)) * precedence + write_weights
 
 
+class _LinkUpdate(torch.autograd.Function):
+    """update_link with a hand-written backward that keeps only L_{t−1}, p_{t−1} and w_t.
+
+    Plain autograd would also keep the (B, Hw, N, N) factor (1 − w[i] − w[j]) of every step,
+    doubling the memory a long sequence needs; L_{t−1} is kept alive by the reads anyway.
+    """
+
+    @staticmethod
+    def forward(ctx, link: Tensor, prev_precedence: Tensor, write_weights: Tensor) -> Tensor:
+        w_i = write_weights.unsqueeze(-1)  # (B, Hw, N, 1)
+        w_j = write_weights.unsqueeze(-2)  # (B, Hw, 1, N)
+        new_link = (1.0 - w_i - w_j) * link
+        new_link.addcmul_(w_i, prev_precedence.unsqueeze(-2))  # + w[i] p[j]
+        new_link.diagonal(dim1=-2, dim2=-1).zero_()
+        ctx.save_for_backward(link, prev_precedence, write_weights)
+        return new_link
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        link, prev_precedence, write_weights = ctx.saved_tensors
+        g = grad.clone()
+        g.diagonal(dim1=-2, dim2=-1).zero_()  # the diagonal is constant 0
+        w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+        grad_link = grad_p = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_link = (1.0 - w_i - w_j) * g
+        if ctx.needs_input_grad[1]:
+            grad_p = torch.matmul(w_j, g).squeeze(-2)  # Σ_i w[i] g[i, j]
+        if ctx.needs_input_grad[2]:
+            g_link = g * link
+            grad_w = (
+                torch.matmul(g, prev_precedence.unsqueeze(-1)).squeeze(-1)  # Σ_j g[i,j] p[j]
+                - g_link.sum(-1)  # Σ_j g[i,j] L[i,j]   (w[i] term)
+                - g_link.sum(-2)  # Σ_i g[i,j] L[i,j]   (w[j] term)
+            )
+        return grad_link, grad_p, grad_w
+
+
 def update_link(link: Tensor, prev_precedence: Tensor, write_weights: Tensor) -> Tensor:
     """L_t[i, j] = (1 − w[i] − w[j]) L_{t−1}[i, j] + w[i] p_{t−1}[j], zero diagonal.
 
     link (B, Hw, N, N), prev_precedence p_{t−1} (B, Hw, N), write_weights w_t (B, Hw, N)
     -> link (B, Hw, N, N) with entries in [0, 1] and row and column sums ≤ 1.
-    Row i of L says which slot was written just before slot i.
+    Row i of L says which slot was written just before slot i. First-order gradients only
+    (a hand-written backward that saves no (B, Hw, N, N) temporaries).
     """
-    w_i = write_weights.unsqueeze(-1)  # (B, Hw, N, 1)
-    w_j = write_weights.unsqueeze(-2)  # (B, Hw, 1, N)
-    new_link = (1.0 - w_i - w_j) * link + w_i * prev_precedence.unsqueeze(-2)  # (B, Hw, N, N)
-    return new_link.diagonal_scatter(
-        torch.zeros_like(write_weights), dim1=-2, dim2=-1
-    )
+    return _LinkUpdate.apply(link, prev_precedence, write_weights)
 
 
 def sharpen(weights: Tensor, sharpness: Tensor, eps: float = 1e-6) -> Tensor:

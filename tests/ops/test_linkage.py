@@ -106,3 +106,21 @@ def test_gradcheck():
         assert torch.autograd.gradcheck(
             lambda L, r, f=forward: directional_read_weights(L, r, f), (link, reads)
         )
+
+
+def test_hand_written_backward_matches_plain_autograd():
+    torch.manual_seed(3)
+    link = torch.rand(B, Hw, N, N, dtype=torch.float64).requires_grad_(True)
+    p = torch.rand(B, Hw, N, dtype=torch.float64).requires_grad_(True)
+    w = (torch.softmax(torch.randn(B, Hw, N, dtype=torch.float64), -1) * 0.8).requires_grad_(True)
+    g = torch.randn(B, Hw, N, N, dtype=torch.float64)
+
+    def plain(L, p, w):
+        new = (1 - w.unsqueeze(-1) - w.unsqueeze(-2)) * L + w.unsqueeze(-1) * p.unsqueeze(-2)
+        return new * (1 - torch.eye(N, dtype=torch.float64))
+
+    ours = torch.autograd.grad((update_link(link, p, w) * g).sum(), (link, p, w))
+    ref = torch.autograd.grad((plain(link, p, w) * g).sum(), (link, p, w))
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(update_link(link, p, w), plain(link, p, w))

@@ -84,3 +84,21 @@ def test_gradcheck():
     args = tuple(a.requires_grad_(True) for a in args)
     assert torch.autograd.gradcheck(erase_and_write, args)
     assert torch.autograd.gradcheck(read_memory, args[:2])
+
+
+def test_gradcheck_one_head_hand_written_backward():
+    torch.manual_seed(4)
+    dt = torch.float64
+    args = (
+        torch.randn(3, 5, 4, dtype=dt),
+        torch.softmax(torch.randn(3, 1, 5, dtype=dt), -1),
+        torch.rand(3, 1, 4, dtype=dt),
+        torch.randn(3, 1, 4, dtype=dt),
+    )
+    args = tuple(a.requires_grad_(True) for a in args)
+    assert torch.autograd.gradcheck(erase_and_write, args)
+    # Only some inputs needing a gradient takes the other branches of the backward.
+    memory, w = args[0].detach().requires_grad_(True), args[1].detach()
+    out = erase_and_write(memory, w, args[2].detach(), args[3].detach())
+    (grad,) = torch.autograd.grad(out.sum(), memory)
+    torch.testing.assert_close(grad, (1 - w.transpose(1, 2) * args[2].detach()).expand_as(grad))
