@@ -2,7 +2,8 @@
 
     python -m memnets.bench [--shapes copy,babi,babi400,ntm] [--repeats N] [--warmup N]
                             [--device cpu|cuda] [--threads N] [--set key=value ...]
-                            [--label NAME] [--json FILE]
+                            [--label NAME] [--json FILE] [--markdown FILE [--before FILE]]
+    python -m memnets.bench --render bench.json --markdown bench.md --before bench_before.json
 
 A *step* is one full training step on one batch: forward over the whole sequence, a BCE loss on
 every step, backward, and an Adam update. The memory model (built from ``configs/model/<m>.yaml``
@@ -300,6 +301,34 @@ def print_table(rows: list[dict]) -> None:
     Console(width=max(160, Console().width)).print(table)
 
 
+def markdown_table(rows: list[dict], before: list[dict] | None = None) -> str:
+    """A Markdown table of rows; with ``before`` rows (same shape and model), the earlier
+    CPU-time ratio and the CPU-time speed-up of the memory model next to each row."""
+    old = {(r["shape"], r["model"]): r for r in before or [] if "error" not in r}
+    head = ["shape", "model", "label", "ms/step (median [min-max])", "LSTM ms/step", "ratio",
+            "CPU ratio", "ratio target", "peak MiB", "saved MiB", "MiB target"]
+    if before is not None:
+        head += ["CPU ratio before", "CPU speed-up"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['shape']} | {r['model']} | {r['label']} | failed: {r['error']} |"
+                         + " |" * (len(head) - 4))
+            continue
+        cells = [r["shape"], r["model"], r["label"],
+                 f"{r['ms_per_step']:.0f} [{r['ms_min']:.0f}-{r['ms_max']:.0f}]",
+                 f"{r['lstm_ms_per_step']:.1f}", f"{r['ratio']:.1f}x", f"{r['cpu_ratio']:.1f}x",
+                 f"<= {r['target_ratio']:g}x" if r["target_ratio"] else "",
+                 f"{r['peak_mem_mb']:.0f}", f"{r['saved_mb']:.0f}",
+                 f"<= {r['target_peak_mem_mb']:g}" if r["target_peak_mem_mb"] else ""]
+        if before is not None:
+            b = old.get((r["shape"], r["model"]))
+            cells += ([f"{b['cpu_ratio']:.1f}x",
+                       f"{b['cpu_ms_per_step'] / r['cpu_ms_per_step']:.2f}x"] if b else ["", ""])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m memnets.bench", description=__doc__.split("\n")[0])
     p.add_argument("--shapes", default=",".join(DEFAULT_SHAPES),
@@ -316,6 +345,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="address-space limit of each shape's subprocess (0 = none)")
     p.add_argument("--label", default="default", help="name of this variant in the rows")
     p.add_argument("--json", type=Path, help="write the rows here")
+    p.add_argument("--markdown", type=Path, help="also write a Markdown table here")
+    p.add_argument("--before", type=Path, help="earlier JSON rows to compare with (Markdown)")
+    p.add_argument("--render", type=Path, help="render this JSON (table/Markdown); run nothing")
     p.add_argument("--in-process", action="store_true", help="no subprocess per shape")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -338,8 +370,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         device=args.device, overrides=overrides, label=args.label)
         print(json.dumps(row))
         return [row]
-    rows = []
-    for name in args.shapes.split(","):
+    rows = [] if args.render is None else json.loads(args.render.read_text())
+    for name in args.shapes.split(",") if args.render is None else ():
         if args.in_process:
             rows.append(run_shape(SHAPES[name], repeats=args.repeats, warmup=args.warmup,
                                   device=args.device, overrides=overrides, label=args.label))
@@ -353,6 +385,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.markdown:
+        before = json.loads(args.before.read_text()) if args.before else None
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_table(rows, before))
     return rows
 
 

@@ -136,3 +136,18 @@ def test_failed_shape_becomes_an_error_row(tmp_path):
 def test_unknown_shape_is_refused():
     with pytest.raises(SystemExit):
         bench.parse_args(["--shapes", "copy,nope"])
+
+
+def test_markdown_table_compares_with_before():
+    shape = BenchShape("s", "dnc", 1, 1, 1, 1, 1, target_ratio=10.0)
+    row = {"shape": "s", "model": "dnc", "label": "fast", **summarise(shape, [30.0], [3.0]),
+           "cpu_ms_per_step": 20.0, "cpu_ratio": 8.0, "peak_mem_mb": 5.0, "saved_mb": 4.0,
+           "target_peak_mem_mb": None}
+    before = [{**row, "label": "default", "cpu_ms_per_step": 50.0, "cpu_ratio": 20.0}]
+    failed = {"shape": "t", "model": "dnc", "label": "fast", "error": "out of memory"}
+    lines = bench.markdown_table([row, failed], before).splitlines()
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells[:7] == ["s", "dnc", "fast", "30 [30-30]", "3.0", "10.0x", "8.0x"]
+    assert cells[-2:] == ["20.0x", "2.50x"]  # CPU ratio before, CPU speed-up 50/20
+    assert "out of memory" in lines[3]
+    assert len({line.count("|") for line in lines}) == 1  # every row has every column
