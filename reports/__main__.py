@@ -71,11 +71,42 @@ def generate(run_roots: list[Path], out: Path) -> list[Path]:
         curves = load_curves(df)
         for task in sorted(curves["task"].unique()):
             written.append(learning_curves(curves, out / f"{task}_curves.png", task=task))
-        traces = [Path(d) / "trace.pt" for d in runs(df)["run_dir"]
-                  if (Path(d) / "trace.pt").is_file()]
-        for trace in traces[-1:]:  # the newest run's picture keeps the folder small
-            written.append(memory_usage(trace, out / "memory_usage.png"))
-    return [p for p in written if p is not None]
+        written += newest_usage_pictures(df, out)
+    written = [p for p in written if p is not None]
+    written.append(write_index(df, written, out))
+    return written
+
+
+def newest_usage_pictures(df: pd.DataFrame, out: Path) -> list[Path | None]:
+    """Usage over time from the newest ``trace.pt`` of each model (one picture per model keeps
+    the folder small); models without a usage trace (LSTM) draw nothing."""
+    pictures: list[Path | None] = []
+    run_table = runs(df)
+    for model, g in run_table.groupby("model"):
+        traces = [Path(d) / "trace.pt" for d in g["run_dir"] if (Path(d) / "trace.pt").is_file()]
+        for trace in sorted(traces, key=lambda p: p.stat().st_mtime, reverse=True):
+            picture = memory_usage(trace, out / f"memory_usage_{model}.png")
+            if picture is not None:
+                pictures.append(picture)
+                break
+    return pictures
+
+
+def write_index(df: pd.DataFrame, written: list[Path], out: Path) -> Path:
+    """``README.md`` in ``out``: what was generated, from how many runs of which code."""
+    lines = ["# Generated reports", "", "Made by `python -m reports`; do not edit by hand.", ""]
+    if df.empty:
+        lines.append("No runs were found: only the published bAbI columns are shown.")
+    else:
+        table = runs(df)
+        counts = table.groupby(["task", "model", "status"]).size().rename("runs").reset_index()
+        versions = sorted(str(v)[:12] for v in table["code_version"].dropna().unique())
+        lines += [f"{len(table)} run(s); code versions: {', '.join(versions) or 'unknown'}.", "",
+                  to_markdown(counts, index=False)]
+    lines += ["", "Files:", ""] + [f"- `{p.name}`" for p in written]
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
-               "wall_time_s", "hardware")
+               "wall_time_s", "code_version", "hardware")
 LONG_COLUMNS = ("split", "group", "metric", "value")
 # Config sections whose scalar (and list) values become columns, e.g. "model.distance".
 CONFIG_SECTIONS = ("model", "task", "optimizer")
@@ -103,6 +103,7 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
         "n_params": record.get("n_params"),
         "global_step": record.get("global_step"),
         "wall_time_s": record.get("wall_time_s"),
+        "code_version": record.get("code_version"),
         "hardware": (record.get("hardware") or {}).get("cuda")
         or (record.get("hardware") or {}).get("processor"),
         **config_columns(config),

@@ -66,6 +66,11 @@ def plan(sweep: Sweep, runs: list[dict[str, Any]], *, out_root: Path,
     return planned
 
 
+def task_overrides(run: PlannedRun) -> list[str]:
+    """The overrides Hydra records in ``.hydra/overrides.yaml`` (it leaves out ``hydra.*``)."""
+    return [o for o in run.overrides if not o.startswith("hydra.")]
+
+
 def already_done(run: PlannedRun) -> bool:
     """A completed results.json made by exactly these overrides."""
     results, saved = run.run_dir / "results.json", run.run_dir / ".hydra" / "overrides.yaml"
@@ -73,7 +78,8 @@ def already_done(run: PlannedRun) -> bool:
         return False
     try:
         status = json.loads(results.read_text()).get("status")
-        return status == "completed" and yaml.safe_load(saved.read_text()) == run.overrides
+        return status == "completed" and sorted(yaml.safe_load(saved.read_text())) == sorted(
+            task_overrides(run))  # order-free: Hydra applies distinct keys independently
     except (ValueError, yaml.YAMLError):
         return False
 

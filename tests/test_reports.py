@@ -273,3 +273,5 @@ def test_cli_writes_tables_and_figures_for_runs(tmp_path, capsys):
     assert "task.variable_length=True" in (tmp_path / "out" / "copy_table.md").read_text()
     _png(tmp_path / "out" / "copy_length.png")
     assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 4
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "4 run(s)" in index and "| copy | dnc | completed | 4 |" in index
