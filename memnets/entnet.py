@@ -166,9 +166,7 @@ class EntNet(RecurrentMemoryNetwork):
             return self.free_keys
         return self.encoder.embedding(self.key_token_ids)
 
-    def initial_state(
-        self, batch_size: int, device: torch.device, dtype: torch.dtype
-    ) -> EntNetState:
+    def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> EntNetState:
         """Memory starts at the keys, h_j = w_j; no question yet (q = 0)."""
         keys = self.keys().to(device=device, dtype=dtype)
         zeros = torch.zeros(batch_size, self.num_blocks, dtype=dtype, device=device)

@@ -104,8 +104,7 @@ class MemN2N(MemoryNetwork):
         self.embeddings = nn.ModuleList(nn.Embedding(V, d) for _ in range(n_emb))
         n_time = hops + 1 if weight_tying == "adjacent" else 2
         self.temporal = nn.ParameterList(
-            nn.Parameter(torch.empty(memory_size, d))
-            for _ in range(n_time if temporal_encoding else 0)
+            nn.Parameter(torch.empty(memory_size, d)) for _ in range(n_time if temporal_encoding else 0)
         )
         self.H = nn.Linear(d, d, bias=False) if weight_tying == "layerwise" else None
         tie_output = weight_tying == "adjacent" and spec.output_size == V
@@ -141,9 +140,7 @@ class MemN2N(MemoryNetwork):
         dtype = self._B().weight.dtype
         word_mask = tokens != PAD_ID  # (B, T, L)
         if self.encoding == "position":
-            l_weights = sentence_position_weights(
-                word_mask, self.embed_dim, dtype=dtype
-            )  # (B,T,L,d)
+            l_weights = sentence_position_weights(word_mask, self.embed_dim, dtype=dtype)  # (B,T,L,d)
         else:
             l_weights = word_mask[..., None].to(dtype)  # (B, T, L, 1)
 

@@ -27,18 +27,14 @@ def position_encoding(
     Implements ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` (MemN2N §4.1), 1-based j and k.
     """
     if num_words < 1 or dim < 1:
-        raise ValueError(
-            f"position_encoding needs num_words >= 1 and dim >= 1, got {num_words}, {dim}"
-        )
+        raise ValueError(f"position_encoding needs num_words >= 1 and dim >= 1, got {num_words}, {dim}")
     j = torch.arange(1, num_words + 1, dtype=dtype, device=device)[:, None]  # (J, 1)
     k = torch.arange(1, dim + 1, dtype=dtype, device=device)[None, :]  # (1, d)
     J = float(num_words)
     return (1 - j / J) - (k / dim) * (1 - 2 * j / J)  # (J, d)
 
 
-def sentence_position_weights(
-    word_mask: Tensor, dim: int, *, dtype: torch.dtype | None = None
-) -> Tensor:
+def sentence_position_weights(word_mask: Tensor, dim: int, *, dtype: torch.dtype | None = None) -> Tensor:
     """PE weights for padded sentences, each with its own length J.
 
     word_mask: (..., L) bool, true at real words (PAD_ID positions false; padding may sit

@@ -68,9 +68,7 @@ def test_encode_sentences_is_the_weighted_sum_over_words():
     torch.testing.assert_close(encode_sentences(e, w), expected)
     # shared (L, d) weights broadcast; 0/1 weights give the bag of words
     torch.testing.assert_close(encode_sentences(e, w[0, 0]), (e * w[0, 0]).sum(-2))
-    torch.testing.assert_close(
-        encode_sentences(e, torch.ones(L, 1, dtype=torch.float64)), e.sum(-2)
-    )
+    torch.testing.assert_close(encode_sentences(e, torch.ones(L, 1, dtype=torch.float64)), e.sum(-2))
 
 
 def test_encode_sentences_gradcheck():
