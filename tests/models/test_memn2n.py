@@ -417,3 +417,34 @@ def test_memn2n_solves_babi_task_1_1k():
             total += batch.target_mask.sum().item()
     assert total == 1000  # the 1k test file has 1000 questions
     assert wrong / total < 0.05, f"bAbI task 1 (1k) test error {wrong / total:.3f}"
+
+
+def test_linear_start_in_a_real_lightning_fit(tmp_path):
+    """LS through Lightning's own hook order: linear while epoch 0 trains, softmax after max_epochs."""
+    from functools import partial
+
+    import lightning.pytorch as pl
+
+    from memnets.lit_module import MemNetLitModule
+
+    gen = torch.Generator().manual_seed(0)
+    train = [collate([where_is_story(gen) for _ in range(4)]) for _ in range(3)]
+    val = [collate([where_is_story(gen) for _ in range(4)])]
+    seen: list[tuple[int, bool]] = []
+
+    class Spy(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append((trainer.current_epoch, pl_module.model.softmax_enabled))
+
+    torch.manual_seed(0)
+    lit = MemNetLitModule(MemN2N(WHERE_SPEC), optimizer=partial(torch.optim.SGD, lr=0.01))
+    ls = LinearStart(max_epochs=1, monitor="val/loss")
+    trainer = pl.Trainer(
+        max_epochs=2, callbacks=[ls, Spy()], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    loader = partial(torch.utils.data.DataLoader, batch_size=None, collate_fn=lambda b: b)
+    trainer.fit(lit, loader(train), loader(val))
+    assert seen == [(0, False)] * 3 + [(1, True)] * 3
+    assert ls.ended_epoch == 1 and lit.model.softmax_enabled
