@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
@@ -106,6 +107,14 @@ class DNC(RecurrentMemoryNetwork):
     ``allocation_beta`` (softmax mode), ``clip`` (bound on ν_t and the raw ξ_t; DeepMind's code
     clips at 20; None or 0 = off) and the Csordás & Schmidhuber 2019 switches
     ``content_masking`` (with ``mask_min``), ``dealloc_wipe``, ``link_sharpness``.
+
+    Speed and memory switches, none of which changes the maths (tests hold outputs and
+    gradients equal): ``fast_path`` (hand-written backwards for the link update and the
+    one-head erase/write, link reads without a transposed copy; False = the plain-autograd
+    reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
+    steps under activation checkpointing, keeping only the state between chunks and
+    recomputing each chunk in backward; about one extra forward pass for memory that grows
+    as T/k link matrices plus one chunk's activations instead of T steps' activations).
     """
 
     SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})
@@ -129,6 +138,8 @@ class DNC(RecurrentMemoryNetwork):
         mask_min: float = 0.0,
         dealloc_wipe: bool = False,
         link_sharpness: bool = False,
+        fast_path: bool = True,
+        checkpoint_every: int | None = None,
         input_encoding: str = "auto",
         embed_dim: int | None = None,
         role_input: bool = False,
@@ -141,7 +152,10 @@ class DNC(RecurrentMemoryNetwork):
         if min(memory_size, word_size, num_reads, num_writes, hidden_size, num_layers) < 1:
             raise ValueError("memory_size, word_size, num_reads, num_writes, hidden_size and "
                              "num_layers must all be >= 1")
+        if checkpoint_every is not None and checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every={checkpoint_every}; expected null/0 or k >= 1")
         self.num_reads, self.word_size, self.clip = num_reads, word_size, clip
+        self.checkpoint_every = checkpoint_every or 0
         chi_size = self.input_size + num_reads * word_size
         controller_cls = DeepLSTMController if controller == "lstm" else FeedforwardController
         self.controller = controller_cls(chi_size, hidden_size, num_layers)
@@ -154,7 +168,7 @@ class DNC(RecurrentMemoryNetwork):
         self.access = MemoryAccess(
             memory_size=memory_size, word_size=word_size, num_reads=num_reads,
             num_writes=num_writes, distance=distance, allocation=allocation,
-            allocation_beta=allocation_beta, dealloc_wipe=dealloc_wipe,
+            allocation_beta=allocation_beta, dealloc_wipe=dealloc_wipe, fast_path=fast_path,
         )
         self.output_layer = nn.Linear(hidden, self.output_size)  # W_y
         self.read_output = nn.Linear(num_reads * word_size, self.output_size, bias=False)  # W_r
@@ -186,6 +200,30 @@ class DNC(RecurrentMemoryNetwork):
         read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
         y = nu + self.read_output(read_words.flatten(1))  # (B, O)
         return y, DNCState(controller_state, access_state, read_words, diagnostics)
+
+    def _scan_chunk(self, x: Tensor, role: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """The step loop over one chunk: x (B, k, E), role (B, k) -> y (B, k, O), state."""
+        ys = []
+        for t in range(x.shape[1]):
+            y_t, state = self.step(x[:, t], role[:, t], state)
+            ys.append(y_t)
+        return torch.stack(ys, dim=1), state
+
+    def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
+        """The reference step loop, or (``checkpoint_every`` = k, gradients on, no trace) the
+        same loop in checkpointed chunks of k steps. x (B, T, E) -> y (B, T, O), traces."""
+        k = self.checkpoint_every
+        if not k or trace or not torch.is_grad_enabled():
+            return super().scan(x, role, trace=trace)
+        state = self.initial_state(x.shape[0], x.device, x.dtype)
+        ys = []
+        for start in range(0, x.shape[1], k):
+            y, state = checkpoint(
+                self._scan_chunk, x[:, start : start + k], role[:, start : start + k], state,
+                use_reentrant=False,
+            )  # (B, k, O)
+            ys.append(y)
+        return torch.cat(ys, dim=1), {}
 
     def trace_fields(self, state: DNCState) -> dict[str, Tensor]:
         """Per-step traces: weightings, usage, allocation, gates and read modes."""

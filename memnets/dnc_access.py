@@ -158,6 +158,7 @@ class MemoryAccess(nn.Module):
         allocation: str = "sorted",
         allocation_beta: float = 10.0,
         dealloc_wipe: bool = False,
+        fast_path: bool = True,
     ) -> None:
         super().__init__()
         if distance not in DISTANCES:
@@ -172,6 +173,7 @@ class MemoryAccess(nn.Module):
         self.allocation = allocation
         self.allocation_beta = allocation_beta
         self.dealloc_wipe = dealloc_wipe
+        self.fast_path = fast_path  # hand-written backwards, no transposed copies (same maths)
 
     def initial_state(
         self, batch_size: int, device: torch.device, dtype: torch.dtype
@@ -211,10 +213,14 @@ class MemoryAccess(nn.Module):
         write_weights = xi.write_gate.unsqueeze(-1) * (
             g_a * alloc + (1.0 - g_a) * write_content
         )  # (B, Hw, N)
-        memory = erase_and_write(memory, write_weights, xi.erase_vector, xi.write_vector)
+        memory = erase_and_write(
+            memory, write_weights, xi.erase_vector, xi.write_vector, fused=self.fast_path
+        )  # (B, N, W)
 
         # 3. Temporal links (L_t uses p_{t−1}).
-        link = update_link(state.link, state.precedence, write_weights)  # (B, Hw, N, N)
+        link = update_link(
+            state.link, state.precedence, write_weights, fused=self.fast_path
+        )  # (B, Hw, N, N)
         precedence = update_precedence(state.precedence, write_weights)  # (B, Hw, N)
 
         # 4. Read weighting: backward, content and forward modes, then read.
@@ -222,10 +228,10 @@ class MemoryAccess(nn.Module):
             memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks
         )  # (B, R, N)
         forward_w = directional_read_weights(
-            link, state.read_weights, True, xi.forward_sharpness
+            link, state.read_weights, True, xi.forward_sharpness, fused=self.fast_path
         )  # (B, R, Hw, N)
         backward_w = directional_read_weights(
-            link, state.read_weights, False, xi.backward_sharpness
+            link, state.read_weights, False, xi.backward_sharpness, fused=self.fast_path
         )  # (B, R, Hw, N)
         modes = xi.read_modes  # (B, R, 1 + 2 Hw)
         read_weights = (

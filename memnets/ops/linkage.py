@@ -62,15 +62,22 @@ class _LinkUpdate(torch.autograd.Function):
         return grad_link, grad_p, grad_w
 
 
-def update_link(link: Tensor, prev_precedence: Tensor, write_weights: Tensor) -> Tensor:
+def update_link(
+    link: Tensor, prev_precedence: Tensor, write_weights: Tensor, *, fused: bool = True
+) -> Tensor:
     """L_t[i, j] = (1 − w[i] − w[j]) L_{t−1}[i, j] + w[i] p_{t−1}[j], zero diagonal.
 
     link (B, Hw, N, N), prev_precedence p_{t−1} (B, Hw, N), write_weights w_t (B, Hw, N)
     -> link (B, Hw, N, N) with entries in [0, 1] and row and column sums ≤ 1.
     Row i of L says which slot was written just before slot i. First-order gradients only
-    (a hand-written backward that saves no (B, Hw, N, N) temporaries).
+    (a hand-written backward that saves no (B, Hw, N, N) temporaries). ``fused=False`` is the
+    reference: the equation in plain autograd ops (a test holds both equal, values and grads).
     """
-    return _LinkUpdate.apply(link, prev_precedence, write_weights)
+    if fused:
+        return _LinkUpdate.apply(link, prev_precedence, write_weights)
+    w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)  # (B,Hw,N,1), (B,Hw,1,N)
+    new_link = (1.0 - w_i - w_j) * link + w_i * prev_precedence.unsqueeze(-2)  # (B, Hw, N, N)
+    return new_link.diagonal_scatter(torch.zeros_like(write_weights), dim1=-2, dim2=-1)
 
 
 def sharpen(weights: Tensor, sharpness: Tensor, eps: float = 1e-6) -> Tensor:
@@ -87,17 +94,30 @@ def sharpen(weights: Tensor, sharpness: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def directional_read_weights(
-    link: Tensor, prev_read_weights: Tensor, forward: bool, sharpness: Tensor | None = None
+    link: Tensor,
+    prev_read_weights: Tensor,
+    forward: bool,
+    sharpness: Tensor | None = None,
+    *,
+    fused: bool = True,
 ) -> Tensor:
     """Forward f = L w^r_{t−1} or backward b = Lᵀ w^r_{t−1} weightings, as batched matmuls.
 
     link (B, Hw, N, N), prev_read_weights (B, R, N), sharpness s (B, R, Hw) or None
     -> (B, R, Hw, N). With ``sharpness`` each result is passed through :func:`sharpen`.
+    ``fused=False`` is the reference form ``w Lᵀ`` (same values; autograd keeps a copy of Lᵀ).
     """
-    reads = prev_read_weights.unsqueeze(1)  # (B, 1, R, N)
-    # f[r, i] = Σ_j L[i, j] w[r, j] = (w Lᵀ)[r, i];  b[r, i] = Σ_j L[j, i] w[r, j] = (w L)[r, i]
-    matrix = link.transpose(-1, -2) if forward else link  # (B, Hw, N, N)
-    out = torch.matmul(reads, matrix).transpose(1, 2)  # (B, R, Hw, N)
+    # f[r, i] = Σ_j L[i, j] w[r, j] = (L wᵀ)[i, r];  b[r, i] = Σ_j L[j, i] w[r, j] = (w L)[r, i].
+    # Both products read L in its stored layout: a transposed L would make matmul copy the
+    # (B, Hw, N, N) matrix, and autograd would keep that copy for every step.
+    if not fused:
+        matrix = link.transpose(-1, -2) if forward else link  # (B, Hw, N, N)
+        out = torch.matmul(prev_read_weights.unsqueeze(1), matrix).transpose(1, 2)
+    elif forward:
+        columns = prev_read_weights.transpose(1, 2).unsqueeze(1)  # (B, 1, N, R)
+        out = torch.matmul(link, columns).permute(0, 3, 1, 2)  # (B, Hw, N, R) -> (B, R, Hw, N)
+    else:
+        out = torch.matmul(prev_read_weights.unsqueeze(1), link).transpose(1, 2)  # (B, R, Hw, N)
     if sharpness is not None:
         out = sharpen(out, sharpness)
     return out

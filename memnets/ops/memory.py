@@ -39,7 +39,12 @@ class _EraseWriteOneHead(torch.autograd.Function):
 
 
 def erase_and_write(
-    memory: Tensor, write_weights: Tensor, erase: Tensor, write_vectors: Tensor
+    memory: Tensor,
+    write_weights: Tensor,
+    erase: Tensor,
+    write_vectors: Tensor,
+    *,
+    fused: bool = True,
 ) -> Tensor:
     """M_t = M_{t−1} ∘ Π_h (E − w_h e_hᵀ) + Σ_h w_h v_hᵀ.
 
@@ -51,8 +56,9 @@ def erase_and_write(
     gradients only). With several heads all erases are applied to the old memory at once (their
     retention factors multiply, so the order of heads does not matter) and then all writes are
     added: the heads act in parallel, as in the NTM paper's multi-head writing.
+    ``fused=False`` takes the plain-autograd reference path for one head too.
     """
-    if write_weights.shape[1] == 1:
+    if fused and write_weights.shape[1] == 1:
         return _EraseWriteOneHead.apply(memory, write_weights, erase, write_vectors)
     w_t = write_weights.transpose(1, 2)  # (B, N, Hw)
     keep = torch.prod(1.0 - w_t.unsqueeze(-1) * erase.unsqueeze(1), dim=2)  # (B, N, W)

@@ -333,3 +333,43 @@ def test_memory_picture_from_a_trace(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no memory traces"):
         plot_memory_trace({"cell": aux["usage"]}, tmp_path / "x.png")
+
+
+# --- speed and memory switches (issue 7): same maths as the reference -------------------------
+
+
+def _outputs_and_grads(model: DNC, batch: Batch, weights: torch.Tensor):
+    model.zero_grad()
+    y = model(batch).logits
+    (y * weights).sum().backward()
+    return y.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_writes=2, allocation="softmax",
+                                                  link_sharpness=True)])
+@pytest.mark.parametrize("switch", [dict(fast_path=False), dict(checkpoint_every=3)],
+                         ids=["reference_path", "checkpointed"])
+def test_speed_switches_keep_outputs_and_gradients(options, switch):
+    """fast_path (default) vs the plain-autograd reference, and checkpointed chunks of 3 steps
+    (not dividing T=7) vs the plain loop: equal outputs and parameter gradients in float64."""
+    torch.manual_seed(7)
+    default = DNC(BITS, **SMALL, **options).double()
+    other = DNC(BITS, **SMALL, **options, **switch).double()
+    other.load_state_dict(default.state_dict())
+    batch = episode_batch(BITS, [7, 5, 6], seed=4)
+    batch = batch._replace(inputs=batch.inputs.double())
+    weights = torch.randn(B, 7, 4, dtype=torch.float64)
+    y0, g0 = _outputs_and_grads(default, batch, weights)
+    y1, g1 = _outputs_and_grads(other, batch, weights)
+    torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
+    assert g0.keys() == g1.keys()
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_checkpointing_keeps_traces_and_rejects_negative_chunks():
+    model = DNC(BITS, **SMALL, checkpoint_every=2)
+    out = model(episode_batch(BITS, [5, 5, 5], seed=5), trace=True)  # the plain loop traces
+    assert out.aux["usage"].shape == (B, 5, N)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        DNC(BITS, **SMALL, checkpoint_every=-1)

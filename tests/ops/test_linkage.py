@@ -1,5 +1,6 @@
 """Precedence, temporal link matrix, directional reads (Graves et al. 2016, Methods)."""
 
+import pytest
 import torch
 
 from memnets.ops.linkage import (
@@ -124,3 +125,23 @@ def test_hand_written_backward_matches_plain_autograd():
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(update_link(link, p, w), plain(link, p, w))
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_fused_reads_and_link_equal_the_reference(forward):
+    """The fast forms (hand-written link backward, reads without Lᵀ copies) against the
+    plain-autograd reference (fused=False), values and gradients, two write heads."""
+    torch.manual_seed(8)
+    link = torch.rand(B, 2, N, N, dtype=torch.float64).requires_grad_(True)
+    p = (torch.rand(B, 2, N, dtype=torch.float64) / N).requires_grad_(True)
+    w = (torch.softmax(torch.randn(B, 2, N, dtype=torch.float64), -1) * 0.7).requires_grad_(True)
+    reads = torch.softmax(torch.randn(B, R, N, dtype=torch.float64), -1).requires_grad_(True)
+    g = torch.randn(B, R, 2, N, dtype=torch.float64)
+    outs = []
+    for fused in (True, False):
+        new = update_link(link, p, w, fused=fused)
+        d = directional_read_weights(new, reads, forward, fused=fused)
+        outs.append((d, torch.autograd.grad((d * g).sum(), (link, p, w, reads))))
+    torch.testing.assert_close(outs[0][0], outs[1][0])
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(a, b)
