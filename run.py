@@ -69,6 +69,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test on every test split, write ``results.json``; returns the results record."""
     start = time.time()
     run_dir = Path(cfg.run_dir)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, lit = build(cfg)
     trainer: pl.Trainer = instantiate(
