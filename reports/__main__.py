@@ -100,7 +100,8 @@ def write_index(df: pd.DataFrame, written: list[Path], out: Path) -> Path:
     else:
         table = runs(df)
         counts = table.groupby(["task", "model", "status"]).size().rename("runs").reset_index()
-        versions = sorted(str(v)[:12] for v in table["code_version"].dropna().unique())
+        versions = sorted({str(v)[:12] + ("-dirty" if str(v).endswith("-dirty") else "")
+                           for v in table["code_version"].dropna()})
         lines += [f"{len(table)} run(s); code versions: {', '.join(versions) or 'unknown'}.", "",
                   to_markdown(counts, index=False)]
     lines += ["", "Files:", ""] + [f"- `{p.name}`" for p in written]

@@ -20,10 +20,23 @@ from reports.tables import setting_labels  # noqa: E402
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def short_labels(labels: list[str], width: int = 30) -> list[str]:
+    """Axis labels cut to ``width`` characters ("ours: dnc joint [task.size=1k, ..." ->
+    "ours: dnc joint #2"), numbered where cutting would make two the same; the tables keep the
+    full labels."""
+    cut = [label if len(label) <= width else label.split(" [")[0][:width] for label in labels]
+    counts = {c: cut.count(c) for c in cut}
+    seen: dict[str, int] = {}
+    out = []
+    for c in cut:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(f"{c} #{seen[c]}" if counts[c] > 1 else c)
+    return out
 
 
 def babi_heatmap(errors: pd.DataFrame, path: str | Path,
@@ -33,7 +46,7 @@ def babi_heatmap(errors: pd.DataFrame, path: str | Path,
     if errors.empty and (published is None or published.empty):
         return None
     grid = errors.pivot_table(index="task", columns="label", values="test", aggfunc="mean")
-    grid.columns = [f"ours: {c}" for c in grid.columns]
+    grid.columns = short_labels([f"ours: {c}" for c in grid.columns])
     if published is not None and not published.empty:
         pub = published.pivot_table(index="task", columns="column", values="error_pct",
                                     aggfunc="first")

@@ -36,8 +36,11 @@ def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd
 
 
 def _short(value) -> str:
+    """A config value as written in an override (a float column's 64.0 is the int 64)."""
     if isinstance(value, tuple):
-        return "[" + ",".join(map(str, value)) + "]"
+        return "[" + ",".join(map(_short, value)) + "]"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)
 
 
@@ -68,18 +71,20 @@ def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
     id comes from the group metric ``{split}/group/qaN/error`` (joint and per-task runs both log
     it); a run without group metrics falls back to its overall ``{split}/error`` when
     ``config.task.tasks`` is one task.
-    ``label`` is ``"<model> <joint|per-task>"`` plus any differing setting."""
+    ``label`` is ``"<model> <joint|per-task> <size>"`` (the size shown, since the published
+    columns are 10k) plus any differing setting."""
     babi = df[(df["task"] == "babi") & (df["status"] == "completed") & (df["metric"] == "error")
               & df["split"].isin(["test", "val"])]
     if babi.empty:
         return pd.DataFrame(columns=["run_dir", "label", "training", "seed", "task", "test",
                                      "val"])
-    settings = setting_labels(df[df["task"] == "babi"])
+    shown = ("task.joint", "task.size")  # in the label already
+    settings = setting_labels(df[df["task"] == "babi"], ignore=(*NOT_SETTINGS, *shown))
     rows = []
     for run_dir, g in babi.groupby("run_dir"):
         first = g.iloc[0]
         training = "joint" if bool(first.get("task.joint", True)) else "per-task"
-        label = f"{first['model']} {training}"
+        label = f"{first['model']} {training} {first.get('task.size', '?')}"
         if settings.get(run_dir):
             label += f" [{settings[run_dir]}]"
         grouped = g[g["group"].fillna("").str.fullmatch(r"qa\d+")]

@@ -13,7 +13,13 @@ import torch
 
 from reports import __main__ as cli
 from reports.collect import collect, load_curves, runs, split_metric_key
-from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
+from reports.plots import (
+    babi_heatmap,
+    learning_curves,
+    length_generalisation,
+    memory_usage,
+    short_labels,
+)
 from reports.published import FAIL_PCT, derived_summary, load_babi_published, printed
 from reports.tables import (
     babi_table,
@@ -106,7 +112,7 @@ def babi_pertask_runs(root: Path) -> None:
 def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
     babi_pertask_runs(tmp_path)
     display, long = babi_table(collect([tmp_path]), load_babi_published())
-    mean_col, best_col = "ours: memn2n per-task mean ± sd", "ours: memn2n per-task best"
+    mean_col, best_col = "ours: memn2n per-task 10k mean ± sd", "ours: memn2n per-task 10k best"
     # task 1: 1% and 10% -> 5.5 ± 6.4 (sample sd of {1, 10} = 9/sqrt 2 = 6.36)
     assert display.loc["1", mean_col] == "5.5 ± 6.4"
     # task 4: 4% and 6%
@@ -138,25 +144,27 @@ def test_joint_runs_use_group_errors_and_the_best_run_by_validation(tmp_path):
             metrics[f"test/group/qa{t}/error"] = err
             metrics[f"val/group/qa{t}/error"] = val
         write_run(tmp_path, f"j{seed}", model="dnc", task="babi", seed=seed,
-                  task_cfg={"joint": True, "tasks": list(range(1, 21))}, metrics=metrics)
+                  task_cfg={"joint": True, "tasks": list(range(1, 21)), "size": "1k"},
+                  metrics=metrics)
     write_run(tmp_path, "crashed", model="dnc", task="babi", seed=9, status="diverged",
               task_cfg={"joint": True}, metrics={"test/group/qa1/error": 0.9})
     df = collect([tmp_path])
     errors = babi_task_errors(df)
-    assert len(errors) == 60 and set(errors["label"]) == {"dnc joint"}  # diverged left out
+    assert len(errors) == 60 and set(errors["label"]) == {"dnc joint 1k"}  # diverged left out
     display, _ = babi_table(df, load_babi_published())
-    assert display.loc["7", "ours: dnc joint mean ± sd"] == "14.0 ± 14.4"
-    assert display.loc["7", "ours: dnc joint best"] == "2.0"   # seed 1: lowest val error
-    assert display.loc["failed", "ours: dnc joint mean ± sd"] == "13.3 ± 11.5"  # 20, 0, 20
+    assert display.loc["7", "ours: dnc joint 1k mean ± sd"] == "14.0 ± 14.4"
+    assert display.loc["7", "ours: dnc joint 1k best"] == "2.0"   # seed 1: lowest val error
+    assert display.loc["failed", "ours: dnc joint 1k mean ± sd"] == "13.3 ± 11.5"  # 20, 0, 20
 
 
 def test_partial_task_coverage_is_marked(tmp_path):
-    write_run(tmp_path, "r", model="entnet", task="babi", task_cfg={"joint": False, "tasks": [2]},
+    write_run(tmp_path, "r", model="entnet", task="babi",
+              task_cfg={"joint": False, "tasks": [2], "size": "10k"},
               metrics={"test/error": 0.07, "val/error": 0.05})  # no group keys: fallback
     display, _ = babi_table(collect([tmp_path]), load_babi_published())
-    assert display.loc["2", "ours: entnet per-task best"] == "7.0"
-    assert display.loc["mean", "ours: entnet per-task best"] == "7.0*"
-    assert display.loc["1", "ours: entnet per-task best"] == "–"
+    assert display.loc["2", "ours: entnet per-task 10k best"] == "7.0"
+    assert display.loc["mean", "ours: entnet per-task 10k best"] == "7.0*"
+    assert display.loc["1", "ours: entnet per-task 10k best"] == "–"
 
 
 # ---------------------------------------------------------------- published numbers
@@ -256,6 +264,14 @@ def test_figures_are_written(tmp_path):
     _png(memory_usage(tmp_path / "trace.pt", tmp_path / "fig" / "usage.png", index=1))
     torch.save({"aux": {}, "lengths": torch.tensor([1])}, tmp_path / "lstm_trace.pt")
     assert memory_usage(tmp_path / "lstm_trace.pt", tmp_path / "fig" / "x.png") is None
+
+
+def test_short_labels_are_cut_and_kept_distinct():
+    labels = ["ours: dnc joint", "ours: dnc joint [optimizer.lr=0.001, trainer.max_steps=2]",
+              "ours: dnc joint [optimizer.lr=0.01, trainer.max_steps=2]"]
+    assert short_labels(labels) == ["ours: dnc joint #1", "ours: dnc joint #2",
+                                    "ours: dnc joint #3"]
+    assert short_labels(["ours: lstm joint"]) == ["ours: lstm joint"]
 
 
 def test_cli_with_no_runs_says_so_and_still_writes_the_published_table(tmp_path, capsys):
