@@ -1,9 +1,14 @@
 """Check sweep files against the real configs: ``python -m sweeps --validate``.
 
 A sweep key that a config no longer has (a renamed hyper-parameter) would otherwise fail only when
-the agent starts the run, hours into a sweep. Every run is composed through Hydra's compose API
-exactly as ``run.py`` composes it, and every parameter value is checked to arrive as written,
-in both the local rendering (:func:`sweeps.expand.render_value`) and the one ``wandb agent`` uses.
+the agent starts the run, hours into a sweep. For each combination of config-group values
+(``model=``, ``task=``, ``experiment=``) the config is composed through Hydra's compose API as
+``run.py`` composes it; every other parameter value is then applied the way Hydra applies a
+command-line override (its override grammar, then ``OmegaConf.update`` in struct mode) and checked
+to arrive as written, in the local rendering (:func:`sweeps.expand.render_value`) and in the one
+``wandb agent`` uses (``f"{key}={value}"``: ``True``, ``[1]``). Because the YAML configs have no
+schema, a value must also be of the kind of the config's own value (a string for an int field
+would compose and fail only in the run). Finally the first run is composed in full.
 """
 
 from __future__ import annotations
