@@ -27,6 +27,8 @@ default ``--threads 1`` CPU time is the work done. Memory:
   of the parameters, optimizer state and batch.
 - ``saved_mb`` (MiB): the bytes of the distinct tensor storages autograd keeps for backward over
   one forward pass (``saved_tensors_hooks``); deterministic, independent of the allocator.
+  Activation checkpointing (``--set checkpoint_every=k``) installs its own hooks, so there it
+  counts only what is kept outside the checkpointed chunks: read ``peak_mem_mb`` instead.
 """
 
 from __future__ import annotations

@@ -114,7 +114,9 @@ class DNC(RecurrentMemoryNetwork):
     reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
     steps under activation checkpointing, keeping only the state between chunks and
     recomputing each chunk in backward; about one extra forward pass for memory that grows
-    as T/k link matrices plus one chunk's activations instead of T steps' activations).
+    as T/k link matrices plus one chunk's activations instead of T steps' activations) and
+    ``compile_step`` (``torch.compile`` of :meth:`step`, fused kernels for forward and
+    backward; the first call compiles for minutes on a CPU, so it pays off on long runs).
     """
 
     SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})
@@ -140,6 +142,7 @@ class DNC(RecurrentMemoryNetwork):
         link_sharpness: bool = False,
         fast_path: bool = True,
         checkpoint_every: int | None = None,
+        compile_step: bool = False,
         input_encoding: str = "auto",
         embed_dim: int | None = None,
         role_input: bool = False,
@@ -156,6 +159,8 @@ class DNC(RecurrentMemoryNetwork):
             raise ValueError(f"checkpoint_every={checkpoint_every}; expected null/0 or k >= 1")
         self.num_reads, self.word_size, self.clip = num_reads, word_size, clip
         self.checkpoint_every = checkpoint_every or 0
+        self.compile_step = compile_step
+        self._compiled_step = None  # built on first use (a cache of code, not model state)
         chi_size = self.input_size + num_reads * word_size
         controller_cls = DeepLSTMController if controller == "lstm" else FeedforwardController
         self.controller = controller_cls(chi_size, hidden_size, num_layers)
@@ -203,19 +208,31 @@ class DNC(RecurrentMemoryNetwork):
 
     def _scan_chunk(self, x: Tensor, role: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
         """The step loop over one chunk: x (B, k, E), role (B, k) -> y (B, k, O), state."""
+        step = self._step_fn()
         ys = []
         for t in range(x.shape[1]):
-            y_t, state = self.step(x[:, t], role[:, t], state)
+            y_t, state = step(x[:, t], role[:, t], state)
             ys.append(y_t)
         return torch.stack(ys, dim=1), state
 
+    def _step_fn(self):
+        """:meth:`step`, or its ``torch.compile``d form when ``compile_step`` is on."""
+        if not self.compile_step:
+            return self.step
+        if self._compiled_step is None:
+            self._compiled_step = torch.compile(self.step, dynamic=False)
+        return self._compiled_step
+
     def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
-        """The reference step loop, or (``checkpoint_every`` = k, gradients on, no trace) the
-        same loop in checkpointed chunks of k steps. x (B, T, E) -> y (B, T, O), traces."""
+        """The step loop (compiled with ``compile_step``; the plain reference loop when
+        tracing), in checkpointed chunks of k steps when ``checkpoint_every`` = k and gradients
+        are on. x (B, T, E), role (B, T) -> y (B, T, O), traces."""
         k = self.checkpoint_every
-        if not k or trace or not torch.is_grad_enabled():
-            return super().scan(x, role, trace=trace)
         state = self.initial_state(x.shape[0], x.device, x.dtype)
+        if trace:
+            return super().scan(x, role, trace=trace)
+        if not k or not torch.is_grad_enabled():
+            return self._scan_chunk(x, role, state)[0], {}
         ys = []
         for start in range(0, x.shape[1], k):
             y, state = checkpoint(

@@ -373,3 +373,18 @@ def test_checkpointing_keeps_traces_and_rejects_negative_chunks():
     assert out.aux["usage"].shape == (B, 5, N)
     with pytest.raises(ValueError, match="checkpoint_every"):
         DNC(BITS, **SMALL, checkpoint_every=-1)
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels: a minute or more on a small CPU
+def test_compiled_step_keeps_outputs_and_gradients():
+    torch.manual_seed(9)
+    plain = DNC(BITS, **SMALL)
+    compiled = DNC(BITS, **SMALL, compile_step=True)
+    compiled.load_state_dict(plain.state_dict())
+    batch = episode_batch(BITS, [6, 4, 5], seed=6)
+    weights = torch.randn(B, 6, 4)
+    y0, g0 = _outputs_and_grads(plain, batch, weights)
+    y1, g1 = _outputs_and_grads(compiled, batch, weights)
+    torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-5)
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=1e-3, atol=1e-5, msg=name)
