@@ -110,8 +110,8 @@ class DNC(RecurrentMemoryNetwork):
 
     Speed and memory switches, none of which changes the maths (tests hold outputs and
     gradients equal): ``fast_path`` (hand-written backwards for the link update and the
-    one-head erase/write, link reads without a transposed copy; False = the plain-autograd
-    reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
+    one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries; False = the
+    plain-autograd reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
     steps under activation checkpointing, keeping only the state between chunks and
     recomputing each chunk in backward; about one extra forward pass for memory that grows
     as T/k link matrices plus one chunk's activations instead of T steps' activations) and

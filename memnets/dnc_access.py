@@ -173,7 +173,7 @@ class MemoryAccess(nn.Module):
         self.allocation = allocation
         self.allocation_beta = allocation_beta
         self.dealloc_wipe = dealloc_wipe
-        self.fast_path = fast_path  # hand-written backwards, no transposed copies (same maths)
+        self.fast_path = fast_path  # hand-written backwards (same maths) | plain autograd
 
     def initial_state(
         self, batch_size: int, device: torch.device, dtype: torch.dtype
@@ -228,10 +228,10 @@ class MemoryAccess(nn.Module):
             memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks
         )  # (B, R, N)
         forward_w = directional_read_weights(
-            link, state.read_weights, True, xi.forward_sharpness, fused=self.fast_path
+            link, state.read_weights, True, xi.forward_sharpness
         )  # (B, R, Hw, N)
         backward_w = directional_read_weights(
-            link, state.read_weights, False, xi.backward_sharpness, fused=self.fast_path
+            link, state.read_weights, False, xi.backward_sharpness
         )  # (B, R, Hw, N)
         modes = xi.read_modes  # (B, R, 1 + 2 Hw)
         read_weights = (

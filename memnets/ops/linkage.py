@@ -94,30 +94,19 @@ def sharpen(weights: Tensor, sharpness: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def directional_read_weights(
-    link: Tensor,
-    prev_read_weights: Tensor,
-    forward: bool,
-    sharpness: Tensor | None = None,
-    *,
-    fused: bool = True,
+    link: Tensor, prev_read_weights: Tensor, forward: bool, sharpness: Tensor | None = None
 ) -> Tensor:
     """Forward f = L w^r_{t−1} or backward b = Lᵀ w^r_{t−1} weightings, as batched matmuls.
 
     link (B, Hw, N, N), prev_read_weights (B, R, N), sharpness s (B, R, Hw) or None
     -> (B, R, Hw, N). With ``sharpness`` each result is passed through :func:`sharpen`.
-    ``fused=False`` is the reference form ``w Lᵀ`` (same values; autograd keeps a copy of Lᵀ).
+    Autograd keeps L itself for backward (the transpose is a view, not a copy), and that L is
+    the one the next link update keeps anyway.
     """
-    # f[r, i] = Σ_j L[i, j] w[r, j] = (L wᵀ)[i, r];  b[r, i] = Σ_j L[j, i] w[r, j] = (w L)[r, i].
-    # Both products read L in its stored layout: a transposed L would make matmul copy the
-    # (B, Hw, N, N) matrix, and autograd would keep that copy for every step.
-    if not fused:
-        matrix = link.transpose(-1, -2) if forward else link  # (B, Hw, N, N)
-        out = torch.matmul(prev_read_weights.unsqueeze(1), matrix).transpose(1, 2)
-    elif forward:
-        columns = prev_read_weights.transpose(1, 2).unsqueeze(1)  # (B, 1, N, R)
-        out = torch.matmul(link, columns).permute(0, 3, 1, 2)  # (B, Hw, N, R) -> (B, R, Hw, N)
-    else:
-        out = torch.matmul(prev_read_weights.unsqueeze(1), link).transpose(1, 2)  # (B, R, Hw, N)
+    reads = prev_read_weights.unsqueeze(1)  # (B, 1, R, N)
+    # f[r, i] = Σ_j L[i, j] w[r, j] = (w Lᵀ)[r, i];  b[r, i] = Σ_j L[j, i] w[r, j] = (w L)[r, i]
+    matrix = link.transpose(-1, -2) if forward else link  # (B, Hw, N, N)
+    out = torch.matmul(reads, matrix).transpose(1, 2)  # (B, R, Hw, N)
     if sharpness is not None:
         out = sharpen(out, sharpness)
     return out
