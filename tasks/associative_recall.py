@@ -22,14 +22,13 @@ anything seen in training.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from tasks.batch import Episode, Role, collate
-from tasks.spec import TaskSpec
+from tasks.algorithmic import AlgorithmicDataModule, NumpySeed, SeededEpisodes, bits_spec
+from tasks.batch import Episode, Role
 
 
 def make_episode(
@@ -67,7 +66,16 @@ def make_episode(
     return Episode(torch.as_tensor(inputs, dtype=torch.float32), role, target, mask, group)
 
 
-class AssociativeRecallDataset(Dataset):
+def sample_episode(
+    rng: np.random.Generator, *, min_items: int, max_items: int, bits: int, item_length: int,
+    group_offset: int,
+) -> Episode:
+    """One episode with a uniform number of items in [min_items, max_items], drawn from ``rng``."""
+    n = int(rng.integers(min_items, max_items + 1))
+    return make_episode(rng, n, bits, item_length, n - group_offset)
+
+
+class AssociativeRecallDataset(SeededEpisodes):
     """``size`` episodes with a uniform number of items in [min_items, max_items].
 
     Episode ``i`` is generated from the seed sequence ``(seed, split_id, i)``, so any index is
@@ -89,22 +97,14 @@ class AssociativeRecallDataset(Dataset):
             raise ValueError(f"task.min_items={min_items}, task.max_items={max_items}: need 2 <= min <= max")
         if 2 ** (bits * item_length) < max_items:
             raise ValueError(f"{bits} bits x {item_length} steps cannot make {max_items} distinct items")
-        self.size, self.min_items, self.max_items = size, min_items, max_items
-        self.bits, self.item_length = bits, item_length
-        self.seed, self.split_id, self.group_offset = seed, split_id, group_offset
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> Episode:
-        if not 0 <= index < self.size:
-            raise IndexError(index)
-        rng = np.random.default_rng([self.seed, self.split_id, index])
-        n = int(rng.integers(self.min_items, self.max_items + 1))
-        return make_episode(rng, n, self.bits, self.item_length, n - self.group_offset)
+        sample = partial(
+            sample_episode, min_items=min_items, max_items=max_items, bits=bits,
+            item_length=item_length, group_offset=group_offset,
+        )
+        super().__init__(size, sample, NumpySeed((seed, split_id)))
 
 
-class AssociativeRecallDataModule(pl.LightningDataModule):
+class AssociativeRecallDataModule(AlgorithmicDataModule):
     """NTM §4.3 associative recall; ``spec`` is ready after ``__init__``.
 
     Args:
@@ -116,6 +116,8 @@ class AssociativeRecallDataModule(pl.LightningDataModule):
         train_size, val_size, test_size: episodes per epoch / per evaluation split.
         batch_size, num_workers, seed: loader settings; seed fixes every split.
     """
+
+    split_label = "associative-recall"
 
     def __init__(
         self,
@@ -132,65 +134,26 @@ class AssociativeRecallDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        factors = sorted(int(f) for f in ood_factors)
-        if any(f <= 1 for f in factors):
-            raise ValueError(f"task.ood_factors must all be > 1, got {list(ood_factors)}")
-        self.bits, self.item_length = bits, item_length
-        self.min_items = min_items
-        self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
-        self.item_ranges = {"train": (min_items, max_items), "val": (min_items, max_items)}
-        self.item_ranges["test"] = (min_items, max_items)
-        prev = max_items
-        for f in factors:
-            self.item_ranges[f"test_{f}x"] = (prev + 1, f * max_items)
-            prev = f * max_items
-        self.test_split_names = tuple(k for k in self.item_ranges if k.startswith("test"))
-        self.spec = TaskSpec(
-            input_kind="features",
-            input_width=bits + 2,
-            target_kind="bits",
-            target_width=bits,
-            vocab_size=0,
-            num_classes=0,
-            granularity="step",
-            group_names=tuple(f"items_{n}" for n in range(min_items, prev + 1)),
+        super().__init__(
+            train_range=(min_items, max_items), ood_factors=ood_factors, train_size=train_size,
+            val_size=val_size, test_size=test_size, batch_size=batch_size, seed=seed,
+            num_workers=num_workers,
         )
-        for split in self.item_ranges:  # bad settings fail now, not at the first loader
+        self.bits, self.item_length, self.min_items = bits, item_length, min_items
+        names = tuple(f"items_{n}" for n in range(min_items, self.longest + 1))
+        self.spec = bits_spec(bits + 2, bits, names)
+        for split in self.split_ranges:  # bad settings fail now, not at the first loader
             self.dataset(split)
 
-    def dataset(self, split: str) -> AssociativeRecallDataset:
-        """The split's dataset: ``train``, ``val`` or one of ``test_split_names``."""
-        if split not in self.item_ranges:
-            raise KeyError(f"unknown associative-recall split {split!r}; have {tuple(self.item_ranges)}")
-        lo, hi = self.item_ranges[split]
+    def make_dataset(
+        self, value_range: tuple[int, int], size: int, split_id: int
+    ) -> AssociativeRecallDataset:
         return AssociativeRecallDataset(
-            self.sizes.get(split, self.sizes["test"]),
-            lo,
-            hi,
+            size,
+            *value_range,
             self.bits,
             self.item_length,
             seed=self.seed,
-            split_id=list(self.item_ranges).index(split),
+            split_id=split_id,
             group_offset=self.min_items,
         )
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            collate_fn=collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(name, shuffle=False) for name in self.test_split_names]

@@ -20,14 +20,21 @@ k holds lengths in ``(k * max_length, (k + 1) * max_length]``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from tasks.batch import Episode, Role, collate
-from tasks.spec import TaskSpec
+from tasks.algorithmic import (
+    AlgorithmicDataModule,
+    NumpySeed,
+    SeededEpisodes,
+    bits_spec,
+    check_length_range,
+    length_bucket,
+    length_bucket_names,
+)
+from tasks.batch import Episode, Role
 
 
 def num_outputs(length: int, keep: float) -> int:
@@ -53,7 +60,17 @@ def make_episode(vectors: torch.Tensor, priorities: torch.Tensor, keep: float, g
     return Episode(inputs, role, target, role == Role.ANSWER, group)
 
 
-class PrioritySortDataset(Dataset):
+def sample_episode(
+    rng: np.random.Generator, *, bits: int, lengths: tuple[int, int], keep: float, bucket_width: int
+) -> Episode:
+    """One episode with a uniform length in ``lengths`` and priorities in [-1, 1], drawn from ``rng``."""
+    n = int(rng.integers(lengths[0], lengths[1] + 1))
+    vectors = torch.as_tensor(rng.integers(0, 2, size=(n, bits)), dtype=torch.float32)
+    priorities = torch.as_tensor(rng.uniform(-1.0, 1.0, size=n), dtype=torch.float32)
+    return make_episode(vectors, priorities, keep, length_bucket(n, bucket_width))
+
+
+class PrioritySortDataset(SeededEpisodes):
     """``size`` episodes; episode ``i`` comes from the seed sequence ``(seed, split_id, i)``."""
 
     def __init__(
@@ -69,23 +86,11 @@ class PrioritySortDataset(Dataset):
     ) -> None:
         if not 1 <= lengths[0] <= lengths[1]:
             raise ValueError(f"priority-sort lengths must satisfy 1 <= min <= max, got {lengths}")
-        self.size, self.bits, self.lengths, self.keep = size, bits, lengths, keep
-        self.seed, self.split_id, self.bucket_width = seed, split_id, bucket_width
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> Episode:
-        if not 0 <= index < self.size:
-            raise IndexError(index)
-        rng = np.random.default_rng([self.seed, self.split_id, index])
-        n = int(rng.integers(self.lengths[0], self.lengths[1] + 1))
-        vectors = torch.as_tensor(rng.integers(0, 2, size=(n, self.bits)), dtype=torch.float32)
-        priorities = torch.as_tensor(rng.uniform(-1.0, 1.0, size=n), dtype=torch.float32)
-        return make_episode(vectors, priorities, self.keep, (n - 1) // self.bucket_width)
+        sample = partial(sample_episode, bits=bits, lengths=lengths, keep=keep, bucket_width=bucket_width)
+        super().__init__(size, sample, NumpySeed((seed, split_id)))
 
 
-class PrioritySortDataModule(pl.LightningDataModule):
+class PrioritySortDataModule(AlgorithmicDataModule):
     """NTM §4.5 priority sort with in-range and longer test splits; ``spec`` ready after init.
 
     Args:
@@ -95,6 +100,8 @@ class PrioritySortDataModule(pl.LightningDataModule):
         ood_factors: extra test splits ``test_<f>x`` with lengths in ``(prev max, f * max]``.
         train_size, val_size, test_size, batch_size, seed, num_workers: as in the copy task.
     """
+
+    split_label = "priority-sort"
 
     def __init__(
         self,
@@ -111,68 +118,26 @@ class PrioritySortDataModule(pl.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
         if bits < 1:
             raise ValueError(f"task.bits must be >= 1, got {bits}")
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"task.keep={keep}: need 0 < keep <= 1")
-        factors = sorted(int(f) for f in ood_factors)
-        if any(f <= 1 for f in factors):
-            raise ValueError(f"task.ood_factors must all be > 1, got {list(ood_factors)}")
-        if not 1 <= min_length <= max_length:
-            raise ValueError(
-                f"task.min_length={min_length}, task.max_length={max_length}: need 1 <= min <= max"
-            )
-        self.bits, self.keep, self.max_length = bits, keep, max_length
-        self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
-        self.lengths = {s: (min_length, max_length) for s in ("train", "val", "test")}
-        prev = max_length
-        for f in factors:
-            self.lengths[f"test_{f}x"] = (prev + 1, f * max_length)
-            prev = f * max_length
-        self.test_split_names = tuple(s for s in self.lengths if s.startswith("test"))
-        n_buckets = -(-prev // max_length)
-        self.spec = TaskSpec(
-            input_kind="features",
-            input_width=bits + 2,
-            target_kind="bits",
-            target_width=bits,
-            vocab_size=0,
-            num_classes=0,
-            granularity="step",
-            group_names=tuple(f"len{k * max_length + 1}-{(k + 1) * max_length}" for k in range(n_buckets)),
+        check_length_range(min_length, max_length)
+        super().__init__(
+            train_range=(min_length, max_length), ood_factors=ood_factors, train_size=train_size,
+            val_size=val_size, test_size=test_size, batch_size=batch_size, seed=seed,
+            num_workers=num_workers,
         )
+        self.bits, self.keep = bits, keep
+        self.spec = bits_spec(bits + 2, bits, length_bucket_names(max_length, self.longest))
 
-    def dataset(self, split: str) -> PrioritySortDataset:
-        """The split's dataset: ``train``, ``val`` or one of ``test_split_names``."""
-        if split not in self.lengths:
-            raise KeyError(f"unknown priority-sort split {split!r}; have {tuple(self.lengths)}")
+    def make_dataset(self, value_range: tuple[int, int], size: int, split_id: int) -> PrioritySortDataset:
         return PrioritySortDataset(
-            self.sizes.get(split, self.sizes["test"]),
+            size,
             bits=self.bits,
-            lengths=self.lengths[split],
+            lengths=value_range,
             keep=self.keep,
             seed=self.seed,
-            split_id=list(self.lengths).index(split),
-            bucket_width=self.max_length,
+            split_id=split_id,
+            bucket_width=self.train_range[1],
         )
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            collate_fn=collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(name, shuffle=False) for name in self.test_split_names]

@@ -4,4 +4,6 @@
 - ``memory``: erase-and-write and read (shared by the DNC and the NTM).
 - ``allocation``: DNC retention, usage and allocation weightings.
 - ``linkage``: DNC precedence, temporal link matrix and directional read weightings.
+- ``shift``: NTM location addressing: interpolation, circular shift and sharpening.
+- ``position_encoding``: MemN2N/EntNet position encoding of the words in a sentence.
 """
