@@ -12,6 +12,7 @@ import pandas as pd
 from reports.collect import collect, load_curves, runs
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
 from reports.published import load_babi_published, per_task
+from reports.readme import inject, readme_blocks
 from reports.tables import babi_table, babi_task_errors, length_table, to_latex, to_markdown
 
 # Published columns drawn in the heat map (the rest are in the tables).
@@ -24,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", nargs="+", type=Path, default=[Path("outputs"), Path("multirun")],
                    help="folders searched for results.json (default: outputs multirun)")
     p.add_argument("--out", type=Path, default=Path("reports/generated"))
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also paste the tables into this README's <!-- reports:NAME --> blocks")
     return p.parse_args(argv)
 
 
@@ -114,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     existing = [r for r in args.runs if r.exists()]
     paths = generate(existing, args.out)
+    if args.readme:
+        display, _ = babi_table(collect(existing), load_babi_published())
+        names = inject(args.readme, readme_blocks(display, args.out))
+        print(f"updated {args.readme}: {', '.join(names) or 'no marked blocks found'}")
     n_runs = len(runs(collect(existing))) if existing else 0
     if n_runs == 0:
         print(f"no results.json found under {' '.join(map(str, args.runs))}: wrote the "

@@ -291,3 +291,23 @@ def test_cli_writes_tables_and_figures_for_runs(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 4
     index = (tmp_path / "out" / "README.md").read_text()
     assert "4 run(s)" in index and "| copy | dnc | completed | 4 |" in index
+
+
+def test_readme_blocks_are_replaced_between_markers_only(tmp_path):
+    from reports.readme import inject
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- reports:babi -->\nold table\n<!-- /reports:babi -->\noutro\n")
+    assert inject(readme, {"babi": "| a |\n|---|", "copy": "unused"}) == ["babi"]
+    assert readme.read_text() == (
+        "intro\n<!-- reports:babi -->\n| a |\n|---|\n<!-- /reports:babi -->\noutro\n"
+    )
+
+
+def test_compact_babi_keeps_our_columns_and_chosen_published_ones():
+    import pandas as pd
+
+    from reports.readme import compact_babi
+
+    display = pd.DataFrame(columns=["LSTM best [P]", "MemN2N (single) best [P]", "ours: memn2n x"])
+    assert list(compact_babi(display).columns) == ["MemN2N (single) best [P]", "ours: memn2n x"]

@@ -1,0 +1,51 @@
+"""Paste generated tables into the README between ``<!-- reports:NAME -->`` and
+``<!-- /reports:NAME -->`` markers, so the README's results are generated, never typed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from reports.tables import to_markdown
+
+# Published columns shown beside ours in the README's compact bAbI table (the full set is in
+# reports/generated/babi_table.md).
+README_PUBLISHED = ("MemN2N (single) best", "EntNet best", "DNC2 best", "DNC1 mean")
+
+
+def compact_babi(display: pd.DataFrame) -> pd.DataFrame:
+    """The README's bAbI table: a few published columns and all of ours."""
+    keep = [c for c in display.columns
+            if c.startswith("ours") or any(c.startswith(p) for p in README_PUBLISHED)]
+    return display[keep]
+
+
+def inject(readme: Path, blocks: dict[str, str]) -> list[str]:
+    """Replace each marked block's body; returns the names replaced. Unmarked names are ignored."""
+    text = readme.read_text()
+    done = []
+    for name, body in blocks.items():
+        pattern = re.compile(
+            rf"(<!-- reports:{re.escape(name)} -->\n).*?(<!-- /reports:{re.escape(name)} -->)",
+            re.DOTALL,
+        )
+        text, n = pattern.subn(lambda m, b=body: m.group(1) + b.rstrip() + "\n" + m.group(2), text)
+        if n:
+            done.append(name)
+    readme.write_text(text)
+    return done
+
+
+def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
+    """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
+    the generated copy table and the benchmark table."""
+    blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
+    for name, file in (("copy", "copy_table.md"), ("bench", "bench.md")):
+        path = out / file
+        if path.is_file():
+            lines = path.read_text().splitlines()
+            table = [line for line in lines if line.startswith("|")]
+            blocks[name] = "\n".join(table)
+    return blocks
