@@ -121,3 +121,23 @@ def test_wandb_logger_works_offline_without_an_account(make_cfg, tmp_path, monke
     record = train(make_cfg("model=lstm", "task=copy", "logger=wandb", *SHORT))
     assert record["status"] == "completed"
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def dnc_extension_overrides() -> list[str]:
+    from memnets.dnc import CONTROLLERS
+    from memnets.ops.allocation import ALLOCATION_MODES
+    from memnets.ops.content import DISTANCES
+
+    return ([f"model.distance={d}" for d in DISTANCES]
+            + [f"model.allocation={a}" for a in ALLOCATION_MODES]
+            + [f"model.controller={c}" for c in CONTROLLERS])
+
+
+@pytest.mark.parametrize("override", dnc_extension_overrides())
+def test_dnc_extension_switches_train_through_run(override, make_cfg):
+    """Every distance, allocation mode and controller trains via run.py's path (finite loss)."""
+    record = train(make_cfg("model=dnc", "task=copy", override, "trainer.max_steps=3",
+                            "trainer.val_check_interval=3", "task.val_size=16", "task.test_size=16",
+                            "logger=none"))
+    assert record["status"] == "completed" and record["global_step"] == 3
+    assert record["metrics"]["test/loss"] == record["metrics"]["test/loss"]  # not NaN
