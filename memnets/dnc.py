@@ -16,9 +16,8 @@ from torch.utils.checkpoint import checkpoint
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
+from memnets.layers import CONTROLLERS
 from tasks.spec import TaskSpec
-
-CONTROLLERS = ("lstm", "feedforward")
 
 
 class ControllerState(NamedTuple):

@@ -10,6 +10,7 @@ from tasks.batch import PAD_ID, Role
 from tasks.spec import TaskSpec
 
 ENCODINGS = ("auto", "onehot", "embedding", "dense")
+CONTROLLERS = ("lstm", "feedforward")  # controller kinds of the DNC and the NTM
 
 
 class StepEncoder(nn.Module):

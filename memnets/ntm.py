@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
+from memnets.layers import CONTROLLERS
 from memnets.ops.content import content_weights
 from memnets.ops.memory import erase_and_write, read_memory
 from memnets.ops.shift import location_address, shift_offsets
 from tasks.spec import TaskSpec
 
-CONTROLLERS = ("lstm", "feedforward")
 MEMORY_INITS = ("constant", "learned", "random")
 
 

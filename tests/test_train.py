@@ -124,7 +124,7 @@ def test_wandb_logger_works_offline_without_an_account(make_cfg, tmp_path, monke
 
 
 def dnc_extension_overrides() -> list[str]:
-    from memnets.dnc import CONTROLLERS
+    from memnets.layers import CONTROLLERS
     from memnets.ops.allocation import ALLOCATION_MODES
     from memnets.ops.content import DISTANCES
 
