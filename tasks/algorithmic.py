@@ -73,6 +73,12 @@ class SeededEpisodes(Dataset):
         return self.sample(self.generator(index))
 
 
+def check_bits(bits: int) -> None:
+    """Raise ``ValueError`` unless the task's ``bits`` config key is at least 1."""
+    if bits < 1:
+        raise ValueError(f"task.bits must be >= 1, got {bits}")
+
+
 def check_length_range(min_length: int, max_length: int) -> None:
     """Raise ``ValueError`` unless ``1 <= min_length <= max_length`` (the task's config keys)."""
     if not 1 <= min_length <= max_length:

@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from tasks.algorithmic import AlgorithmicDataModule, NumpySeed, SeededEpisodes, bits_spec
+from tasks.algorithmic import AlgorithmicDataModule, NumpySeed, SeededEpisodes, bits_spec, check_bits
 from tasks.batch import Episode, Role
 
 
@@ -95,6 +95,7 @@ class AssociativeRecallDataset(SeededEpisodes):
     ) -> None:
         if not 2 <= min_items <= max_items:
             raise ValueError(f"task.min_items={min_items}, task.max_items={max_items}: need 2 <= min <= max")
+        check_bits(bits)
         if 2 ** (bits * item_length) < max_items:
             raise ValueError(f"{bits} bits x {item_length} steps cannot make {max_items} distinct items")
         sample = partial(

@@ -23,6 +23,7 @@ from tasks.algorithmic import (
     SeededEpisodes,
     TorchSeed,
     bits_spec,
+    check_bits,
     check_length_range,
     length_bucket,
     length_bucket_names,
@@ -133,8 +134,7 @@ class CopyDataModule(AlgorithmicDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        if bits < 1:
-            raise ValueError(f"task.bits must be >= 1, got {bits}")
+        check_bits(bits)
         check_length_range(min_length, max_length)
         super().__init__(
             train_range=(min_length if variable_length else max_length, max_length),

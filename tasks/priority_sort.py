@@ -30,6 +30,7 @@ from tasks.algorithmic import (
     NumpySeed,
     SeededEpisodes,
     bits_spec,
+    check_bits,
     check_length_range,
     length_bucket,
     length_bucket_names,
@@ -118,8 +119,7 @@ class PrioritySortDataModule(AlgorithmicDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        if bits < 1:
-            raise ValueError(f"task.bits must be >= 1, got {bits}")
+        check_bits(bits)
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"task.keep={keep}: need 0 < keep <= 1")
         check_length_range(min_length, max_length)

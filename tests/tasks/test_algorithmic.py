@@ -152,3 +152,15 @@ def test_length_buckets():
     assert [length_bucket(n, 5) for n in (1, 5, 6, 10, 11)] == [0, 0, 1, 1, 2]
     assert length_bucket_names(5, 20) == ("len1-5", "len6-10", "len11-15", "len16-20")
     assert length_bucket_names(6, 13) == ("len1-6", "len7-12", "len13-18")
+
+
+@pytest.mark.parametrize(
+    "module", ["copy.CopyDataModule", "associative_recall.AssociativeRecallDataModule",
+               "priority_sort.PrioritySortDataModule"],
+)
+def test_every_bits_task_refuses_zero_bits_naming_the_key(module):
+    import importlib
+
+    file, cls = module.split(".")
+    with pytest.raises(ValueError, match="task.bits must be >= 1"):
+        getattr(importlib.import_module(f"tasks.{file}"), cls)(bits=0)
