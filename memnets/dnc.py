@@ -107,6 +107,11 @@ class DNC(RecurrentMemoryNetwork):
     clips at 20; None or 0 = off) and the Csordás & Schmidhuber 2019 switches
     ``content_masking`` (with ``mask_min``), ``dealloc_wipe``, ``link_sharpness``.
 
+    ``sparse_link_k`` K (None = the dense link, the reference) is the paper's sparse link
+    matrix (Methods, "Sparse link matrix"): an approximation, top-K of w^w_t and p_{t−1} and
+    entries below 1/K pruned, stored as K (value, column) pairs per row (O(N K) per step instead
+    of O(N²)); with ``fast_path=False`` the same approximation runs on a dense matrix.
+
     Speed and memory switches, none of which changes the maths (tests hold outputs and
     gradients equal): ``fast_path`` (hand-written backwards for the link update and the
     one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries; False = the
@@ -140,6 +145,7 @@ class DNC(RecurrentMemoryNetwork):
         dealloc_wipe: bool = False,
         link_sharpness: bool = False,
         fast_path: bool = True,
+        sparse_link_k: int | None = None,
         checkpoint_every: int | None = None,
         compile_step: bool = False,
         input_encoding: str = "auto",
@@ -173,6 +179,7 @@ class DNC(RecurrentMemoryNetwork):
             memory_size=memory_size, word_size=word_size, num_reads=num_reads,
             num_writes=num_writes, distance=distance, allocation=allocation,
             allocation_beta=allocation_beta, dealloc_wipe=dealloc_wipe, fast_path=fast_path,
+            sparse_link_k=sparse_link_k,
         )
         self.output_layer = nn.Linear(hidden, self.output_size)  # W_y
         self.read_output = nn.Linear(num_reads * word_size, self.output_size, bias=False)  # W_r

@@ -12,6 +12,11 @@ Optional switches from Csordás & Schmidhuber 2019 ("Improving differentiable ne
 through memory masking, de-allocation, and link distribution sharpness control"), all off by
 default: ``content_masking`` (masked content lookup), ``dealloc_wipe`` (de-allocation erases:
 M ← M ∘ ψ) and ``link_sharpness`` (sharpened f and b).
+
+``sparse_link_k`` = K switches step 3 to the paper's sparse link matrix (Methods, "Sparse link
+matrix", :mod:`memnets.ops.sparse_link`): ``AccessState.link`` then holds K (value, column)
+pairs per row; with ``fast_path=False`` it is the dense-storage reference of the same
+approximation instead.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ from memnets.ops.allocation import ALLOCATION_MODES, allocate_heads, retention, 
 from memnets.ops.content import DISTANCES, content_weights
 from memnets.ops.linkage import directional_read_weights, update_link, update_precedence
 from memnets.ops.memory import erase_and_write, read_memory
+from memnets.ops.sparse_link import (
+    SparseLink,
+    empty_sparse_link,
+    sparse_directional_read_weights,
+    sparse_link_reference,
+    update_sparse_link,
+)
 
 
 class DNCInterface(NamedTuple):
@@ -51,7 +63,7 @@ class DNCInterface(NamedTuple):
 class AccessState(NamedTuple):
     memory: Tensor  # (B, N, W)        M_t
     usage: Tensor  # (B, N)            u_t
-    link: Tensor  # (B, Hw, N, N)      L_t
+    link: Tensor | SparseLink  # (B, Hw, N, N) L_t; sparse_link_k: 2 × (B, Hw, N, K) pairs
     precedence: Tensor  # (B, Hw, N)   p_t
     read_weights: Tensor  # (B, R, N)  w^r_t
     write_weights: Tensor  # (B, Hw, N) w^w_t
@@ -159,8 +171,11 @@ class MemoryAccess(nn.Module):
         allocation_beta: float = 10.0,
         dealloc_wipe: bool = False,
         fast_path: bool = True,
+        sparse_link_k: int | None = None,
     ) -> None:
         super().__init__()
+        if sparse_link_k is not None and sparse_link_k < 1:
+            raise ValueError(f"sparse_link_k={sparse_link_k}; expected null (dense) or K >= 1")
         if distance not in DISTANCES:
             raise ValueError(f"distance={distance!r}; expected one of {DISTANCES}")
         if allocation not in ALLOCATION_MODES:
@@ -174,6 +189,12 @@ class MemoryAccess(nn.Module):
         self.allocation_beta = allocation_beta
         self.dealloc_wipe = dealloc_wipe
         self.fast_path = fast_path  # hand-written backwards (same maths) | plain autograd
+        self.sparse_link_k = sparse_link_k  # K of the sparse link matrix | None = dense
+
+    @property
+    def row_sparse_link(self) -> bool:
+        """Whether ``AccessState.link`` is a :class:`SparseLink` (else a dense matrix)."""
+        return self.sparse_link_k is not None and self.fast_path
 
     def initial_state(
         self, batch_size: int, device: torch.device, dtype: torch.dtype
@@ -181,10 +202,14 @@ class MemoryAccess(nn.Module):
         B, N, W, R, Hw = (batch_size, self.memory_size, self.word_size, self.num_reads,
                           self.num_writes)
         zeros = dict(device=device, dtype=dtype)
+        if self.row_sparse_link:
+            link = empty_sparse_link(B, Hw, N, self.sparse_link_k, **zeros)
+        else:
+            link = torch.zeros(B, Hw, N, N, **zeros)
         return AccessState(
             memory=torch.zeros(B, N, W, **zeros),
             usage=torch.zeros(B, N, **zeros),
-            link=torch.zeros(B, Hw, N, N, **zeros),
+            link=link,
             precedence=torch.zeros(B, Hw, N, **zeros),
             read_weights=torch.zeros(B, R, N, **zeros),
             write_weights=torch.zeros(B, Hw, N, **zeros),
@@ -218,21 +243,17 @@ class MemoryAccess(nn.Module):
         )  # (B, N, W)
 
         # 3. Temporal links (L_t uses p_{t−1}).
-        link = update_link(
-            state.link, state.precedence, write_weights, fused=self.fast_path
-        )  # (B, Hw, N, N)
+        link = self._update_link(state.link, state.precedence, write_weights)
         precedence = update_precedence(state.precedence, write_weights)  # (B, Hw, N)
 
         # 4. Read weighting: backward, content and forward modes, then read.
         read_content = content_weights(
             memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks
         )  # (B, R, N)
-        forward_w = directional_read_weights(
-            link, state.read_weights, True, xi.forward_sharpness
-        )  # (B, R, Hw, N)
-        backward_w = directional_read_weights(
-            link, state.read_weights, False, xi.backward_sharpness
-        )  # (B, R, Hw, N)
+        read_link = (sparse_directional_read_weights if self.row_sparse_link
+                     else directional_read_weights)
+        forward_w = read_link(link, state.read_weights, True, xi.forward_sharpness)  # (B,R,Hw,N)
+        backward_w = read_link(link, state.read_weights, False, xi.backward_sharpness)
         modes = xi.read_modes  # (B, R, 1 + 2 Hw)
         read_weights = (
             torch.matmul(modes[:, :, None, :Hw], backward_w).squeeze(2)
@@ -247,3 +268,14 @@ class MemoryAccess(nn.Module):
             allocation_gate=xi.allocation_gate, free_gates=xi.free_gates,
         )
         return read_words, new_state, diagnostics
+
+    def _update_link(
+        self, link: Tensor | SparseLink, prev_precedence: Tensor, write_weights: Tensor
+    ) -> Tensor | SparseLink:
+        """L_t (dense), or the sparse L̂_t in row-sparse or (reference) dense storage."""
+        k = self.sparse_link_k
+        if k is None:
+            return update_link(link, prev_precedence, write_weights, fused=self.fast_path)
+        if self.fast_path:
+            return update_sparse_link(link, prev_precedence, write_weights, k)
+        return sparse_link_reference(link, prev_precedence, write_weights, k)

@@ -130,12 +130,14 @@ def dnc_extension_overrides() -> list[str]:
 
     return ([f"model.distance={d}" for d in DISTANCES]
             + [f"model.allocation={a}" for a in ALLOCATION_MODES]
-            + [f"model.controller={c}" for c in CONTROLLERS])
+            + [f"model.controller={c}" for c in CONTROLLERS]
+            + ["model.sparse_link_k=8"])
 
 
 @pytest.mark.parametrize("override", dnc_extension_overrides())
 def test_dnc_extension_switches_train_through_run(override, make_cfg):
-    """Every distance, allocation mode and controller trains via run.py's path (finite loss)."""
+    """Every distance, allocation mode, controller and the sparse link trains via run.py's path
+    (finite loss)."""
     record = train(make_cfg("model=dnc", "task=copy", override, "trainer.max_steps=3",
                             "trainer.val_check_interval=3", "task.val_size=16", "task.test_size=16",
                             "logger=none"))

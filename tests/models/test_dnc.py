@@ -201,6 +201,7 @@ VARIANTS = [
     dict(num_layers=3, num_writes=2, allocation="softmax", distance="manhattan"),
     dict(allocation="normalized", distance="dot", content_masking=True, mask_min=0.1,
          dealloc_wipe=True, link_sharpness=True, clip=None),
+    dict(num_writes=2, sparse_link_k=2),
 ]
 
 
@@ -270,6 +271,8 @@ def test_rejects_bad_settings():
         DNC(BITS, distance="cheb")
     with pytest.raises(ValueError, match="allocation"):
         DNC(BITS, allocation="random")
+    with pytest.raises(ValueError, match="sparse_link_k"):
+        DNC(BITS, sparse_link_k=0)
 
 
 # --- learning -------------------------------------------------------------------------------
@@ -345,6 +348,22 @@ def _outputs_and_grads(model: DNC, batch: Batch, weights: torch.Tensor):
     return y.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
+def _assert_same_outputs_and_gradients(model: DNC, other: DNC) -> Batch:
+    """Give ``other`` the weights of ``model``; equal outputs and parameter gradients in
+    float64 on a padded batch (T=7). Returns that batch."""
+    other.load_state_dict(model.state_dict())
+    batch = episode_batch(BITS, [7, 5, 6], seed=4)
+    batch = batch._replace(inputs=batch.inputs.double())
+    weights = torch.randn(B, 7, 4, dtype=torch.float64)
+    y0, g0 = _outputs_and_grads(model, batch, weights)
+    y1, g1 = _outputs_and_grads(other, batch, weights)
+    torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
+    assert g0.keys() == g1.keys()
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=1e-10, atol=1e-12, msg=name)
+    return batch
+
+
 @pytest.mark.parametrize("options", [dict(), dict(num_writes=2, allocation="softmax",
                                                   link_sharpness=True)])
 @pytest.mark.parametrize("switch", [dict(fast_path=False), dict(checkpoint_every=3)],
@@ -354,17 +373,7 @@ def test_speed_switches_keep_outputs_and_gradients(options, switch):
     (not dividing T=7) vs the plain loop: equal outputs and parameter gradients in float64."""
     torch.manual_seed(7)
     default = DNC(BITS, **SMALL, **options).double()
-    other = DNC(BITS, **SMALL, **options, **switch).double()
-    other.load_state_dict(default.state_dict())
-    batch = episode_batch(BITS, [7, 5, 6], seed=4)
-    batch = batch._replace(inputs=batch.inputs.double())
-    weights = torch.randn(B, 7, 4, dtype=torch.float64)
-    y0, g0 = _outputs_and_grads(default, batch, weights)
-    y1, g1 = _outputs_and_grads(other, batch, weights)
-    torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
-    assert g0.keys() == g1.keys()
-    for name in g0:
-        torch.testing.assert_close(g1[name], g0[name], rtol=1e-10, atol=1e-12, msg=name)
+    _assert_same_outputs_and_gradients(default, DNC(BITS, **SMALL, **options, **switch).double())
 
 
 def test_checkpointing_keeps_traces_and_rejects_negative_chunks():
@@ -388,3 +397,38 @@ def test_compiled_step_keeps_outputs_and_gradients():
     torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-5)
     for name in g0:
         torch.testing.assert_close(g1[name], g0[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
+def saturate_writes(model: DNC, bias: float = 6.0) -> None:
+    """Open the write and allocation gates (interface bias), so that writes are nearly one-hot
+    and links survive the sparse link's 1/K prune even in an untrained model."""
+    layer, offset = model.interface, 0
+    for group, fields in layer.groups.items():
+        for name, size in zip(fields, layer.field_sizes[group], strict=True):
+            if name in ("write_gate", "allocation_gate"):
+                with torch.no_grad():
+                    layer.linear.bias[offset : offset + size] = bias
+            offset += size
+
+
+@pytest.mark.parametrize("options", [dict(sparse_link_k=3),
+                                     dict(sparse_link_k=6, num_writes=2, link_sharpness=True)])
+@pytest.mark.parametrize("switch", [dict(fast_path=False), dict(checkpoint_every=3)],
+                         ids=["dense_reference", "checkpointed"])
+def test_sparse_link_row_storage_equals_its_dense_reference(options, switch):
+    """sparse_link_k: the row-sparse link against the same approximation on a dense matrix
+    (fast_path=False), and under checkpointing: equal outputs and gradients in float64."""
+    torch.manual_seed(8)
+    sparse = DNC(BITS, **SMALL, **options).double()
+    saturate_writes(sparse)
+    batch = _assert_same_outputs_and_gradients(sparse, DNC(BITS, **SMALL, **options, **switch).double())
+    # The links were not all pruned: the state holds row-sparse pairs with values >= 1/K.
+    x = sparse.encoder(batch.inputs, batch.role)
+    state = sparse.initial_state(B, x.device, x.dtype)
+    with torch.no_grad():
+        for t in range(7):
+            _, state = sparse.step(x[:, t], batch.role[:, t], state)
+    link = state.access.link
+    k = options["sparse_link_k"]
+    assert link.values.shape == (B, options.get("num_writes", 1), N, min(k, N))
+    assert (link.values >= 1 / k).sum() >= B

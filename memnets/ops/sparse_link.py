@@ -1,0 +1,149 @@
+"""Sparse temporal link matrix (Graves et al. 2016, Methods "Sparse link matrix").
+
+With a sparsity K, only the K largest entries of the write weighting and of the previous
+precedence take part (the others set to 0), ŵ_t = top_K(w^w_t), p̂_{t−1} = top_K(p_{t−1}), and
+
+    L̂_t[i, j] = (1 − ŵ_t[i] − ŵ_t[j]) L̂_{t−1}[i, j] + ŵ_t[i] p̂_{t−1}[j],   L̂_t[i, i] = 0,
+
+after which every entry of L̂_t below 1/K is set to 0 (the paper: O(N log N) time and O(N)
+memory per step; K = 5 matched the dense link on copy, ED Fig 4). The precedence p_t stays dense.
+
+Storage. Row and column sums of L̂_t stay ≤ 1 (as for the dense L_t: a row sums to at most
+(1 − ŵ_i) Σ_j L̂_{t−1}[i, j] + ŵ_i Σ_j p̂_j), so after the prune at most K entries of a row are
+left (K + 1 entries ≥ 1/K would sum past 1). A :class:`SparseLink` keeps exactly those: K
+(value, column) pairs per row, columns distinct within a row, unused pairs holding value 0.
+
+Two forms of the same approximation, held equal by tests (values and gradients):
+``sparse_link_reference`` on a dense (B, Hw, N, N) matrix, and ``update_sparse_link`` /
+``sparse_directional_read_weights`` on the row-sparse storage, O(N K²) per step and head.
+Gradients flow through the kept values; the top-K choices and the prune act as masks.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from memnets.ops.linkage import sharpen, update_link
+
+
+class SparseLink(NamedTuple):
+    """L̂_t as K (value, column) pairs per row: L̂[b, h, i, columns[b, h, i, k]] = values[…, k]."""
+
+    values: Tensor  # (B, Hw, N, K) ≥ 0
+    columns: Tensor  # (B, Hw, N, K) long, distinct within a row
+
+
+def storage_width(memory_size: int, k: int) -> int:
+    """Pairs kept per row: K, or N where K ≥ N (a row then holds every column)."""
+    return min(k, memory_size)
+
+
+def keep_top_k(x: Tensor, k: int) -> Tensor:
+    """x̂: the k largest entries of the last axis kept, the others set to 0. x (..., N) -> (..., N)."""
+    if k >= x.shape[-1]:
+        return x
+    keep = torch.zeros_like(x).scatter_(-1, x.topk(k, dim=-1).indices, 1.0)
+    return x * keep
+
+
+def prune_link(link: Tensor, k: int) -> Tensor:
+    """Entries below 1/K set to 0 (gradient flows through the kept ones). Any shape."""
+    return link * (link >= 1.0 / k).to(link.dtype)
+
+
+def sparse_link_reference(link: Tensor, prev_precedence: Tensor, write_weights: Tensor, k: int) -> Tensor:
+    """The sparse link update in dense storage, the reference for :func:`update_sparse_link`.
+
+    link L̂_{t−1} (B, Hw, N, N), prev_precedence p_{t−1} (B, Hw, N), write_weights w_t
+    (B, Hw, N) -> L̂_t (B, Hw, N, N): the dense equation on ŵ_t and p̂_{t−1}, then the prune.
+    """
+    new_link = update_link(
+        link, keep_top_k(prev_precedence, k), keep_top_k(write_weights, k), fused=False
+    )  # (B, Hw, N, N)
+    return prune_link(new_link, k)
+
+
+def empty_sparse_link(
+    batch_size: int, num_writes: int, memory_size: int, k: int, device, dtype
+) -> SparseLink:
+    """L̂_0 = 0: all values 0, row i holding the distinct placeholder columns 0..K−1."""
+    width = storage_width(memory_size, k)
+    shape = (batch_size, num_writes, memory_size, width)
+    columns = torch.arange(width, device=device).expand(shape).contiguous()
+    return SparseLink(torch.zeros(shape, device=device, dtype=dtype), columns)
+
+
+def sparse_link_from_dense(link: Tensor, k: int) -> SparseLink:
+    """A dense (B, Hw, N, N) L̂ with at most min(K, N) nonzeros per row -> its row-sparse pairs
+    (the row's largest entries; topk's indices are distinct, so zero placeholders are too)."""
+    top = link.topk(storage_width(link.shape[-1], k), dim=-1)
+    return SparseLink(top.values, top.indices)
+
+
+def sparse_link_to_dense(link: SparseLink, memory_size: int) -> Tensor:
+    """(B, Hw, N, K) pairs -> the dense (B, Hw, N, N) matrix they stand for."""
+    values, columns = link
+    dense = values.new_zeros(*values.shape[:-1], memory_size)
+    return dense.scatter_add(-1, columns, values)
+
+
+def update_sparse_link(
+    link: SparseLink, prev_precedence: Tensor, write_weights: Tensor, k: int
+) -> SparseLink:
+    """L̂_t from L̂_{t−1} in row-sparse storage (the equation in the module docstring).
+
+    link (B, Hw, N, K') pairs with K' = min(K, N), prev_precedence p_{t−1} (B, Hw, N),
+    write_weights w_t (B, Hw, N) -> SparseLink (B, Hw, N, K'). Per row, the candidates are the
+    K' old columns and the K' columns of p̂_{t−1} (shared by all rows); a new column that is
+    already an old one is added into it, then the diagonal is zeroed, entries below 1/K are
+    pruned and the K' largest remaining candidates with distinct columns are kept.
+    """
+    values, columns = link  # (B, Hw, N, K')
+    width = values.shape[-1]
+    N = write_weights.shape[-1]
+    w_hat = keep_top_k(write_weights, k)  # (B, Hw, N)
+    p_top = prev_precedence.topk(width, dim=-1)  # p̂_{t−1} on its support
+    new_columns = p_top.indices  # (B, Hw, K')
+    w_i = w_hat.unsqueeze(-1)  # (B, Hw, N, 1)
+    w_j = w_hat.gather(-1, columns.flatten(-2)).view_as(values)  # ŵ[columns]  (B, Hw, N, K')
+    old = (1.0 - w_i - w_j) * values  # (1 − ŵ_i − ŵ_j) L̂_{t−1}[i, j]
+    new = w_i * p_top.values.unsqueeze(-2)  # ŵ_i p̂_j  (B, Hw, N, K')
+    same = columns.unsqueeze(-1) == new_columns[:, :, None, None, :]  # (B, Hw, N, K'old, K'new)
+    old = old + torch.matmul(same.to(values.dtype), new.unsqueeze(-1)).squeeze(-1)
+    candidates = torch.cat([old, new], dim=-1)  # (B, Hw, N, 2K')
+    candidate_columns = torch.cat([columns, new_columns.unsqueeze(-2).expand_as(columns)], -1)
+    rows = torch.arange(N, device=columns.device).unsqueeze(-1)  # (N, 1)
+    candidates = candidates.masked_fill(candidate_columns == rows, 0.0)  # L̂_t[i, i] = 0
+    candidates = prune_link(candidates, k)
+    merged = torch.cat([torch.zeros_like(same[..., 0, :]), same.any(dim=-2)], dim=-1)
+    # A merged new candidate repeats an old column: rank it below every real one (values ≥ 0);
+    # the K' old columns alone are distinct, so the K' chosen columns always are.
+    chosen = candidates.masked_fill(merged, -1.0).topk(width, dim=-1).indices  # (B, Hw, N, K')
+    return SparseLink(candidates.gather(-1, chosen), candidate_columns.gather(-1, chosen))
+
+
+def sparse_directional_read_weights(
+    link: SparseLink, prev_read_weights: Tensor, forward: bool, sharpness: Tensor | None = None
+) -> Tensor:
+    """f = L̂ w^r_{t−1} (a gather) or b = L̂ᵀ w^r_{t−1} (a scatter-add) on row-sparse storage.
+
+    link (B, Hw, N, K), prev_read_weights (B, R, N), sharpness (B, R, Hw) or None
+    -> (B, R, Hw, N), as :func:`memnets.ops.linkage.directional_read_weights` on the dense L̂.
+    """
+    values, columns = link
+    B, Hw, N, K = values.shape
+    R = prev_read_weights.shape[1]
+    reads = prev_read_weights.unsqueeze(2).expand(B, R, Hw, N)  # (B, R, Hw, N)
+    index = columns.flatten(-2).unsqueeze(1).expand(B, R, Hw, N * K)  # (B, R, Hw, N·K)
+    if forward:  # f[r, i] = Σ_k L̂[i, c_ik] w[r, c_ik]
+        gathered = reads.gather(-1, index).view(B, R, Hw, N, K)
+        out = (values.unsqueeze(1) * gathered).sum(-1)  # (B, R, Hw, N)
+    else:  # b[r, c_ik] += L̂[i, c_ik] w[r, i]
+        contributions = values.unsqueeze(1) * reads.unsqueeze(-1)  # (B, R, Hw, N, K)
+        out = reads.new_zeros(B, R, Hw, N).scatter_add(-1, index, contributions.flatten(-2))
+    if sharpness is not None:
+        out = sharpen(out, sharpness)
+    return out
