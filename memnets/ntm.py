@@ -1,10 +1,10 @@
 """Neural Turing Machine (Graves, Wayne & Danihelka 2014, arXiv:1410.5401, §3).
 
 A controller (LSTM or feed-forward) reads the step input together with the previous step's read
-words and emits, through one linear layer per head kind, the parameters of its read and write
-heads. Each head addresses memory by content (eq. 5-6) and then by location (eq. 7-9); write
-heads erase and add (eq. 3-4), read heads read (eq. 2). The step output is a linear map of the
-controller output and the read words of this step.
+words and emits, through one linear layer, the parameters of its read and write heads. Each
+head addresses memory by content (eq. 5-6) and then by location (eq. 7-9); write heads erase
+and add (eq. 3-4), read heads read (eq. 2) (:mod:`memnets.ntm_access`). The step output is a
+linear map of the controller output and the read words of this step.
 
 Order within a step: write heads address M_{t-1} and write M_t; read heads then address and read
 M_t, so what is written at step t can be read at step t (as in the DNC). The reads of step t
@@ -27,9 +27,9 @@ from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.layers import CONTROLLERS
-from memnets.ops.content import content_weights
-from memnets.ops.memory import erase_and_write, read_memory
-from memnets.ops.shift import location_address, shift_offsets
+from memnets.ntm_access import HeadLayer, HeadParams, access, address  # noqa: F401 (re-export)
+from memnets.ops.memory import read_memory
+from memnets.ops.shift import shift_index, shift_offsets
 from tasks.spec import TaskSpec
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -42,71 +42,6 @@ class NTMState(NamedTuple):
     read_weights: Tensor  # (B, R, N) w^r_t
     write_weights: Tensor  # (B, Hw, N) w^w_t
     reads: Tensor  # (B, R, W) r_t
-
-
-class HeadParams(NamedTuple):
-    """One head kind's parameters for every head of that kind (NTM §3.3)."""
-
-    key: Tensor  # (B, H, W) k_t, linear (the paper puts no squashing on it)
-    strength: Tensor  # (B, H) β_t = oneplus(·) ≥ 1
-    gate: Tensor  # (B, H) g_t = sigmoid(·) in (0, 1)
-    shift: Tensor  # (B, H, S) s_t = softmax(·) over the allowed shifts
-    sharpen: Tensor  # (B, H) γ_t = 1 + softplus(·) ≥ 1
-    erase: Tensor | None  # (B, H, W) e_t = sigmoid(·), write heads only
-    add: Tensor | None  # (B, H, W) a_t, linear, write heads only
-
-
-class HeadLayer(nn.Module):
-    """Controller output (B, Hc) -> :class:`HeadParams` for ``num_heads`` heads of one kind.
-
-    One linear layer emits all heads' raw parameters; the paper's activations make them valid.
-    """
-
-    def __init__(
-        self, controller_size: int, num_heads: int, word_size: int, num_shifts: int, write: bool
-    ) -> None:
-        super().__init__()
-        self.num_heads, self.word_size, self.num_shifts, self.write = (
-            num_heads,
-            word_size,
-            num_shifts,
-            write,
-        )
-        self.sizes = [word_size, 1, 1, num_shifts, 1] + ([word_size, word_size] if write else [])
-        self.linear = nn.Linear(controller_size, num_heads * sum(self.sizes))
-
-    def forward(self, h: Tensor) -> HeadParams:
-        raw = self.linear(h).unflatten(-1, (self.num_heads, sum(self.sizes)))  # (B, H, P)
-        parts = raw.split(self.sizes, dim=-1)
-        key, beta, gate, shift, gamma = parts[:5]
-        erase = torch.sigmoid(parts[5]) if self.write else None
-        add = parts[6] if self.write else None
-        return HeadParams(
-            key=key,
-            strength=1.0 + F.softplus(beta.squeeze(-1)),
-            gate=torch.sigmoid(gate.squeeze(-1)),
-            shift=torch.softmax(shift, dim=-1),
-            sharpen=1.0 + F.softplus(gamma.squeeze(-1)),
-            erase=erase,
-            add=add,
-        )
-
-
-def address(
-    memory: Tensor,
-    params: HeadParams,
-    prev_weights: Tensor,
-    offsets: Tensor,
-    *,
-    distance: str = "cosine",
-) -> Tensor:
-    """One full NTM addressing step for H heads: content (eq. 5-6) then location (eq. 7-9).
-
-    memory (B, N, W); params with key (B, H, W), β/g/γ (B, H), s (B, H, S);
-    prev_weights (B, H, N) w_{t-1}; offsets (S,) -> w_t (B, H, N).
-    """
-    w_c = content_weights(memory, params.key, params.strength, distance=distance)  # (B, H, N)
-    return location_address(w_c, prev_weights, params.gate, params.shift, params.sharpen, offsets)
 
 
 class NTM(RecurrentMemoryNetwork):
@@ -126,6 +61,13 @@ class NTM(RecurrentMemoryNetwork):
         clip_value: controller output clipped to [-clip, clip] before it drives the heads and
             the output (Collier & Beel: 20); null disables it.
         distance: content-addressing similarity (paper: cosine).
+        fast_path: same maths, less per-step overhead (tests hold values and gradients equal):
+            hand-written backwards for content and location addressing, and a sequence loop
+            that projects every step's input through the controller's input weights in one
+            matmul before the loop and applies the read-out once after it (neither depends on
+            the recurrence). False: the plain-autograd step loop, the reference.
+        compile_step: ``torch.compile`` the recurrent part of the step (fast path only; the
+            first call compiles for minutes on a CPU).
         input_encoding, embed_dim, role_input: see :class:`memnets.layers.StepEncoder`.
     """
 
@@ -147,6 +89,8 @@ class NTM(RecurrentMemoryNetwork):
         memory_init_std: float = 0.5,
         clip_value: float | None = 20.0,
         distance: str = "cosine",
+        fast_path: bool = True,
+        compile_step: bool = False,
         input_encoding: str = "auto",
         embed_dim: int | None = None,
         role_input: bool = False,
@@ -163,16 +107,18 @@ class NTM(RecurrentMemoryNetwork):
         self.controller_kind, self.controller_size = controller, controller_size
         self.memory_init, self.memory_init_value = memory_init, memory_init_value
         self.memory_init_std, self.clip_value, self.distance = memory_init_std, clip_value, distance
-        self.register_buffer("offsets", shift_offsets(max_shift), persistent=False)  # (S,)
+        self.fast_path, self.compile_step = fast_path, compile_step
+        self._compiled_recur = None  # built on first use (a cache of code, not model state)
+        offsets = shift_offsets(max_shift)  # (S,)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("shift_index", shift_index(offsets, memory_size), persistent=False)
 
         controller_in = self.input_size + num_read_heads * word_size
         if controller == "lstm":
             self.controller = nn.LSTMCell(controller_in, controller_size)
         else:
             self.controller = nn.Linear(controller_in, controller_size)
-        S = len(self.offsets)
-        self.read_heads = HeadLayer(controller_size, num_read_heads, word_size, S, write=False)
-        self.write_heads = HeadLayer(controller_size, num_write_heads, word_size, S, write=True)
+        self.heads = HeadLayer(controller_size, num_write_heads, num_read_heads, word_size, len(offsets))
         self.readout = nn.Linear(controller_size + num_read_heads * word_size, self.output_size)
         if memory_init == "learned":
             self.initial_memory = nn.Parameter(torch.randn(memory_size, word_size) * memory_init_std)
@@ -208,22 +154,78 @@ class NTM(RecurrentMemoryNetwork):
             return self.controller(inp, (state.controller_h, state.controller_c))
         return torch.relu(self.controller(inp)), state.controller_c
 
+    def _access(self, h: Tensor, c: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        """Controller output h (B, Hc) -> clipped output (B, Hc) and the state after this step's
+        write (address M_{t-1}, erase and add) and read (address M_t, read)."""
+        out = h if self.clip_value is None else h.clamp(-self.clip_value, self.clip_value)
+        write, read = self.heads(out)
+        write_weights, memory, read_weights, reads = access(
+            state.memory,
+            write,
+            read,
+            state.write_weights,
+            state.read_weights,
+            self.offsets,
+            index=self.shift_index,
+            distance=self.distance,
+            fused=self.fast_path,
+        )
+        return out, NTMState(h, c, memory, read_weights, write_weights, reads)
+
     def step(self, x_t: Tensor, role_t: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
         """x_t (B, E) -> y_t (B, O) and the next :class:`NTMState`."""
-        h, c = self._control(x_t, state)  # (B, Hc)
-        out = h if self.clip_value is None else h.clamp(-self.clip_value, self.clip_value)
-        write = self.write_heads(out)
-        write_weights = address(
-            state.memory, write, state.write_weights, self.offsets, distance=self.distance
-        )  # (B, Hw, N)
-        memory = erase_and_write(state.memory, write_weights, write.erase, write.add)  # (B, N, W)
-        read = self.read_heads(out)
-        read_weights = address(
-            memory, read, state.read_weights, self.offsets, distance=self.distance
-        )  # (B, R, N)
-        reads = read_memory(memory, read_weights)  # (B, R, W)
-        y = self.readout(torch.cat([out, reads.flatten(1)], dim=-1))  # (B, O)
-        return y, NTMState(h, c, memory, read_weights, write_weights, reads)
+        out, state = self._access(*self._control(x_t, state), state)
+        y = self.readout(torch.cat([out, state.reads.flatten(1)], dim=-1))  # (B, O)
+        return y, state
+
+    # --- fast path: the same step with the input projection and read-out out of the loop ------
+
+    def _split_controller(self) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The controller's affine map A [x; r; h] + b split by what it reads: (A_x, b) acts on
+        the inputs of all steps at once, A_rec = [A_r | A_h] (transposed) on each step's reads
+        (and, for the LSTM, previous output). Returns (A_x (G, E), b (G,), A_recᵀ)."""
+        E = self.input_size
+        if self.controller_kind == "lstm":
+            cell = self.controller
+            rec = torch.cat([cell.weight_ih[:, E:], cell.weight_hh], dim=1)  # (4Hc, R·W + Hc)
+            return cell.weight_ih[:, :E], cell.bias_ih + cell.bias_hh, rec.t()
+        return self.controller.weight[:, :E], self.controller.bias, self.controller.weight[:, E:].t()
+
+    def _recur(self, pre_t: Tensor, rec_t: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        """One step from the precomputed input part pre_t = A_x x_t + b (B, G) -> clipped
+        controller output (B, Hc), next state. Same maths as :meth:`step` less the read-out."""
+        reads = state.reads.flatten(1)  # (B, R·W)
+        if self.controller_kind == "lstm":
+            gates = torch.addmm(pre_t, torch.cat([reads, state.controller_h], dim=-1), rec_t)
+            i, f, g, o = gates.chunk(4, dim=-1)  # (B, Hc) each, nn.LSTMCell's gate order
+            c = torch.sigmoid(f) * state.controller_c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        else:
+            h, c = torch.relu(torch.addmm(pre_t, reads, rec_t)), state.controller_c
+        return self._access(h, c, state)
+
+    def _recur_fn(self):
+        if not self.compile_step:
+            return self._recur
+        if self._compiled_recur is None:
+            self._compiled_recur = torch.compile(self._recur, dynamic=False)
+        return self._compiled_recur
+
+    def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
+        """x (B, T, E) -> y (B, T, O), traces. ``fast_path=False`` or tracing: the step loop."""
+        if trace or not self.fast_path:
+            return super().scan(x, role, trace=trace)
+        state = self.initial_state(x.shape[0], x.device, x.dtype)
+        weight_x, bias, rec = self._split_controller()
+        pre = F.linear(x, weight_x, bias)  # (B, T, G): every step's input part at once
+        recur = self._recur_fn()
+        outs, reads = [], []
+        for pre_t in pre.unbind(1):  # one backward node for all steps (pre[:, t] makes T)
+            out, state = recur(pre_t, rec, state)
+            outs.append(out)
+            reads.append(state.reads.flatten(1))
+        features = torch.cat([torch.stack(outs, 1), torch.stack(reads, 1)], dim=-1)  # (B, T, Hc+R·W)
+        return self.readout(features), {}
 
     def trace_fields(self, state: NTMState) -> dict[str, Tensor]:
         return {"read_weights": state.read_weights, "write_weights": state.write_weights}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 DISTANCES = ("cosine", "euclidean", "manhattan", "dot")
 
@@ -68,6 +69,68 @@ def similarity(
     return -torch.sqrt(squared + eps * eps)
 
 
+def cosine_content_forward(
+    memory: Tensor, keys: Tensor, strengths: Tensor, eps: float = 1e-6
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Unmasked cosine C(M, k, β) and what :func:`cosine_content_backward` needs.
+
+    memory (B, N, W), keys (B, H, W), strengths (B, H) -> weights (B, H, N), saved tensors.
+    With a = β/|k|, m_i = 1/|M[i]| (|x| = sqrt(Σx² + ε)): d_i = a k·M[i], c = softmax(d ∘ m).
+    """
+    inv_key = torch.rsqrt(torch.linalg.vecdot(keys, keys) + eps)  # (B, H) 1/|k|
+    scale = strengths * inv_key  # (B, H) a
+    inv_mem = torch.rsqrt(torch.linalg.vecdot(memory, memory) + eps).unsqueeze(1)  # (B, 1, N)
+    dots = torch.bmm(keys, memory.transpose(1, 2)) * scale.unsqueeze(-1)  # (B, H, N) d
+    weights = torch.softmax(dots * inv_mem, dim=-1)  # (B, H, N)
+    return weights, (memory, keys, strengths, inv_key, scale, inv_mem, dots, weights)
+
+
+def cosine_content_backward(
+    saved: tuple[Tensor, ...], grad: Tensor, needs: tuple[bool, bool, bool] = (True, True, True)
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients of :func:`cosine_content_forward` for (memory, keys, strengths) from
+    G = ∂L/∂c (B, H, N), each None where ``needs`` is False. With ∂z = c ∘ (G − Σ G c),
+    ∂d = ∂z ∘ m and u = (∂d M)·k:
+
+        ∂M[i] = Σ_h ∂d_{h,i} a_h k_h − m_i³ (Σ_h ∂z_{h,i} d_{h,i}) M[i]
+        ∂k = a (∂d M − u k / |k|²),   ∂β = u / |k|
+    """
+    memory, keys, strengths, inv_key, scale, inv_mem, dots, weights = saved
+    grad_z = torch._softmax_backward_data(grad, weights, -1, weights.dtype)  # (B, H, N)
+    grad_d = grad_z * inv_mem  # (B, H, N)
+    grad_memory = grad_keys = grad_strengths = None
+    if needs[0]:
+        norm_term = torch.linalg.vecdot(grad_z, dots, dim=1) * inv_mem.squeeze(1).pow(3)  # (B, N)
+        grad_memory = torch.bmm((grad_d * scale.unsqueeze(-1)).transpose(1, 2), keys)  # (B, N, W)
+        grad_memory.sub_(memory * norm_term.unsqueeze(-1))
+    if needs[1] or needs[2]:
+        grad_dir = torch.bmm(grad_d, memory)  # (B, H, W) ∂d M
+        along = torch.linalg.vecdot(grad_dir, keys)  # (B, H) u
+        if needs[2]:
+            grad_strengths = along * inv_key
+        if needs[1]:
+            grad_keys = torch.addcmul(
+                grad_dir, keys, (along * inv_key * inv_key).unsqueeze(-1), value=-1.0
+            ) * scale.unsqueeze(-1)
+    return grad_memory, grad_keys, grad_strengths
+
+
+class _CosineContent(torch.autograd.Function):
+    """:func:`cosine_content_forward` as one autograd node with its hand-written backward (the
+    plain composition makes about a dozen; at NTM / copy-DNC sizes per-op overhead dominates)."""
+
+    @staticmethod
+    def forward(ctx, memory: Tensor, keys: Tensor, strengths: Tensor, eps: float) -> Tensor:
+        weights, saved = cosine_content_forward(memory, keys, strengths, eps)
+        ctx.save_for_backward(*saved)
+        return weights
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        return *cosine_content_backward(ctx.saved_tensors, grad, ctx.needs_input_grad[:3]), None
+
+
 def content_weights(
     memory: Tensor,
     keys: Tensor,
@@ -76,6 +139,7 @@ def content_weights(
     distance: str = "cosine",
     mask: Tensor | None = None,
     eps: float = 1e-6,
+    fused: bool = True,
 ) -> Tensor:
     """Content weighting C(M, k, β): a softmax over slots of β · D(k, M[i]).
 
@@ -83,9 +147,13 @@ def content_weights(
     -> weightings (B, H, N), each row on the simplex. Graves et al. 2016, Methods eq. for
     C(M, k, β); distances other than cosine and the mask are the extensions described in
     :func:`similarity` (for a true distance the similarity is the negated distance).
+    Unmasked cosine takes a hand-written backward (first-order gradients only);
+    ``fused=False`` is its plain-autograd reference (a test holds both equal).
     """
     if distance == "cosine" and mask is None:
-        # Fast path: β folded into the normalised keys, the memory norms applied to the (B, H, N)
+        if fused:
+            return _CosineContent.apply(memory, keys, strengths, eps)
+        # β folded into the normalised keys, the memory norms applied to the (B, H, N)
         # scores, so autograd keeps no normalised copy of the (B, N, W) memory.
         key_scale = strengths * torch.rsqrt((keys * keys).sum(-1) + eps)  # (B, H)
         memory_scale = torch.rsqrt((memory * memory).sum(-1) + eps)  # (B, N)

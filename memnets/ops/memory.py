@@ -8,34 +8,50 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
+def erase_write_forward(memory: Tensor, w: Tensor, erase: Tensor, v: Tensor) -> Tensor:
+    """M ∘ (E − w eᵀ) + w vᵀ for one write head, as M + w ∘ (v − M ∘ e) (rows scaled by w; e
+    and v broadcast over rows): two elementwise ops, no outer-product matmuls.
+
+    memory (B, N, W), w (B, 1, N), erase (B, 1, W), v (B, 1, W) -> (B, N, W).
+    """
+    return torch.addcmul(memory, w.transpose(1, 2), torch.addcmul(v, memory, erase, value=-1.0))
+
+
+def erase_write_backward(
+    saved: tuple[Tensor, ...], g: Tensor, needs: tuple[bool, ...] = (True,) * 4
+) -> tuple[Tensor | None, ...]:
+    """Gradients of :func:`erase_write_forward` for (memory, w, erase, v) from saved
+    (M_{t−1}, w, e, v) and G = ∂L/∂M_t; with D = v − M ∘ e:
+
+        ∂M = G − (w ∘ G) ∘ e,  ∂w[n] = Σ_c G[n,c] D[n,c],  ∂e = −Σ_n (w ∘ G) ∘ M,  ∂v = Σ_n w ∘ G.
+    """
+    memory, w, erase, v = saved  # (B, N, W), (B, 1, N), (B, 1, W), (B, 1, W)
+    g_w = g * w.transpose(1, 2)  # (B, N, W) rows of G scaled by w
+    grad_memory = torch.addcmul(g, g_w, erase, value=-1.0) if needs[0] else None
+    grad_w = grad_e = grad_v = None
+    if needs[1]:
+        written = torch.addcmul(v, memory, erase, value=-1.0)  # (B, N, W) D
+        grad_w = torch.linalg.vecdot(g, written).unsqueeze(1)  # (B, 1, N)
+    if needs[2]:
+        grad_e = -torch.linalg.vecdot(g_w, memory, dim=1).unsqueeze(1)  # (B, 1, W)
+    if needs[3]:
+        grad_v = g_w.sum(1, keepdim=True)  # (B, 1, W)
+    return grad_memory, grad_w, grad_e, grad_v
+
+
 class _EraseWriteOneHead(torch.autograd.Function):
-    """M ∘ (E − w eᵀ) + w vᵀ for one write head, with a hand-written backward that keeps only
-    M_{t−1}, w, e and v (plain autograd also keeps the (B, N, W) factor E − w eᵀ each step)."""
+    """:func:`erase_write_forward` with a hand-written backward that keeps only M_{t−1}, w, e
+    and v (plain autograd also keeps the (B, N, W) factor E − w eᵀ each step)."""
 
     @staticmethod
     def forward(ctx, memory: Tensor, w: Tensor, erase: Tensor, v: Tensor) -> Tensor:
-        w_t = w.transpose(1, 2)  # (B, N, 1)
-        new_memory = memory - memory * torch.bmm(w_t, erase)
-        new_memory.baddbmm_(w_t, v)
         ctx.save_for_backward(memory, w, erase, v)
-        return new_memory
+        return erase_write_forward(memory, w, erase, v)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g: Tensor):
-        memory, w, erase, v = ctx.saved_tensors  # (B, N, W), (B, 1, N), (B, 1, W), (B, 1, W)
-        grad_memory = grad_w = grad_e = grad_v = None
-        if ctx.needs_input_grad[0]:
-            grad_memory = g - g * torch.bmm(w.transpose(1, 2), erase)  # g ∘ (E − w eᵀ)
-        g_m = g * memory  # (B, N, W)
-        if ctx.needs_input_grad[1]:  # Σ_c g[n,c] (v[c] − M[n,c] e[c])
-            grad_w = (torch.bmm(g, v.transpose(1, 2)) - torch.bmm(g_m, erase.transpose(1, 2)))
-            grad_w = grad_w.transpose(1, 2)
-        if ctx.needs_input_grad[2]:
-            grad_e = -torch.bmm(w, g_m)  # −Σ_n w[n] g[n,c] M[n,c]
-        if ctx.needs_input_grad[3]:
-            grad_v = torch.bmm(w, g)  # Σ_n w[n] g[n,c]
-        return grad_memory, grad_w, grad_e, grad_v
+        return erase_write_backward(ctx.saved_tensors, g, ctx.needs_input_grad)
 
 
 def erase_and_write(

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from memnets.ntm import NTM, HeadParams, NTMState, address
-from memnets.ops.shift import shift_offsets
+from memnets.ntm import NTM, NTMState
+from memnets.ntm_access import HeadParams, access, address
+from memnets.ops.shift import shift_index, shift_offsets
 from tasks.batch import Batch, Role
 from tasks.spec import TaskSpec
 
@@ -240,6 +241,111 @@ def test_full_model_gradcheck_float64():
         return model(batch._replace(inputs=x)).logits
 
     assert torch.autograd.gradcheck(fn, (x,), atol=1e-5)
+
+
+# --- fast path == reference ------------------------------------------------------------------
+
+
+def _outputs_and_grads(model: NTM, batch: Batch):
+    """Logits and every parameter's gradient of a fixed random projection of them."""
+    y = model(batch).logits
+    upstream = torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(7))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return y, torch.autograd.grad((y * upstream).sum(), params)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(num_write_heads=1),  # the one-node access (one write head, cosine)
+        dict(num_write_heads=1, num_read_heads=1),
+        {},  # three write heads: per-op nodes
+        dict(num_write_heads=1, memory_init="learned"),  # M_0 needs a gradient too
+        dict(num_write_heads=1, controller="feedforward", clip_value=None),
+        dict(distance="euclidean"),  # per-op nodes: location fused, content plain
+    ],
+)
+def test_fast_path_equals_reference_float64(kw):
+    """fast_path (input projection and read-out outside the loop, hand-written backwards)
+    against the plain-autograd step loop: same logits and parameter gradients in float64."""
+    batch = _batch()
+    batch = batch._replace(inputs=batch.inputs.double())
+    fast = _model(**kw).double()
+    ref = _model(**kw, fast_path=False).double()
+    ref.load_state_dict(fast.state_dict())
+    y_fast, g_fast = _outputs_and_grads(fast, batch)
+    y_ref, g_ref = _outputs_and_grads(ref, batch)
+    torch.testing.assert_close(y_fast, y_ref, rtol=0, atol=1e-12)
+    for a, b in zip(g_fast, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def _head_params(H, with_write, g, dt=torch.float64):
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g, dtype=dt)
+
+    return HeadParams(
+        rnd(B, H, W),
+        1 + rnd(B, H).abs(),
+        torch.sigmoid(rnd(B, H)),
+        torch.softmax(rnd(B, H, 3), -1),
+        1 + rnd(B, H).abs(),
+        torch.sigmoid(rnd(B, H, W)) if with_write else None,
+        rnd(B, H, W) if with_write else None,
+    )
+
+
+def test_fused_access_equals_plain_autograd_and_gradchecks():
+    """The one-node access (write address, erase/add, read address, read) against the plain
+    composition, float64: all four outputs and the gradients of all fifteen inputs."""
+    g = torch.Generator().manual_seed(8)
+    write, read = _head_params(1, True, g), _head_params(R, False, g)
+    memory = torch.randn(B, N, W, dtype=torch.float64, generator=g)
+    prev_w = torch.softmax(torch.randn(B, 1, N, dtype=torch.float64, generator=g), -1)
+    prev_r = torch.softmax(torch.randn(B, R, N, dtype=torch.float64, generator=g), -1)
+    leaves = [memory, prev_w, prev_r, *write, *(t for t in read if t is not None)]
+    leaves = [t.requires_grad_() for t in leaves]
+    offsets = shift_offsets(1)
+    index = shift_index(offsets, N)
+
+    def run(fused, *xs):
+        m, pw, pr, *rest = xs
+        return access(
+            m,
+            HeadParams(*rest[:7]),
+            HeadParams(*rest[7:], None, None),
+            pw,
+            pr,
+            offsets,
+            index=index,
+            fused=fused,
+        )
+
+    outs_fused, outs_ref = run(True, *leaves), run(False, *leaves)
+    assert outs_fused[0].grad_fn.name().startswith("_FusedAccess")
+    upstream = [torch.randn(o.shape, dtype=o.dtype, generator=g) for o in outs_ref]
+    grads = []
+    for outs in (outs_fused, outs_ref):
+        loss = sum((o * u).sum() for o, u in zip(outs, upstream, strict=True))
+        grads.append(torch.autograd.grad(loss, leaves))
+    for a, b in zip(outs_fused, outs_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *xs: run(True, *xs), tuple(leaves))
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels: a minute or more on a small CPU
+def test_compiled_step_keeps_outputs_and_gradients():
+    batch = _batch(lengths=(T, T, T))
+    plain = _model(num_write_heads=1)
+    compiled = _model(num_write_heads=1, compile_step=True)
+    compiled.load_state_dict(plain.state_dict())
+    y1, g1 = _outputs_and_grads(compiled, batch)
+    y0, g0 = _outputs_and_grads(plain, batch)
+    torch.testing.assert_close(y1, y0, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g1, g0, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
 # --- learning ---------------------------------------------------------------------------------

@@ -102,3 +102,23 @@ def test_gradcheck_one_head_hand_written_backward():
     out = erase_and_write(memory, w, args[2].detach(), args[3].detach())
     (grad,) = torch.autograd.grad(out.sum(), memory)
     torch.testing.assert_close(grad, (1 - w.transpose(1, 2) * args[2].detach()).expand_as(grad))
+
+
+def test_one_head_fused_equals_reference_values_and_grads():
+    """erase_and_write's hand-written one-head node against the plain-autograd path, float64."""
+    g = torch.Generator().manual_seed(6)
+    dt = torch.float64
+    inputs = [
+        torch.randn(B, N, W, dtype=dt, generator=g),
+        torch.softmax(torch.randn(B, 1, N, dtype=dt, generator=g), -1),
+        torch.rand(B, 1, W, dtype=dt, generator=g),
+        torch.randn(B, 1, W, dtype=dt, generator=g),
+    ]
+    inputs = [x.requires_grad_() for x in inputs]
+    upstream = torch.randn(B, N, W, dtype=dt, generator=g)
+    fused, ref = erase_and_write(*inputs), erase_and_write(*inputs, fused=False)
+    torch.testing.assert_close(fused, ref, rtol=0, atol=1e-14)
+    g_fused = torch.autograd.grad((fused * upstream).sum(), inputs)
+    g_ref = torch.autograd.grad((ref * upstream).sum(), inputs)
+    for a, b in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)

@@ -8,6 +8,7 @@ from memnets.ops.shift import (
     interpolate,
     location_address,
     sharpen,
+    shift_index,
     shift_offsets,
 )
 
@@ -142,3 +143,48 @@ def test_location_address_gradcheck_float64():
     gamma = 1 + torch.rand(B, H, generator=torch.Generator().manual_seed(17)).double() * 3
     gamma.requires_grad_()
     assert torch.autograd.gradcheck(location_address, (w_c, w_prev, gate, shift, gamma))
+
+
+def test_shift_index_hand_computed():
+    index = shift_index([-1, 0, 2], 4)
+    assert index.shape == (2, 3, 4)
+    assert index[0].tolist() == [[1, 2, 3, 0], [0, 1, 2, 3], [2, 3, 0, 1]]  # (i - o) mod 4
+    assert index[1].tolist() == [[3, 0, 1, 2], [0, 1, 2, 3], [2, 3, 0, 1]]  # (i + o) mod 4
+
+
+def _location_inputs(S_: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        _weights(B, H, N, seed=seed).double(),
+        _weights(B, H, N, seed=seed + 1).double(),
+        torch.rand(B, H, generator=g).double(),
+        _weights(B, H, S_, seed=seed + 2).double(),
+        1 + 3 * torch.rand(B, H, generator=g).double(),
+    )
+
+
+@pytest.mark.parametrize("offsets", [None, [-3, 0, 1, 2, 9]])
+@pytest.mark.parametrize("needs", [(1, 1, 1, 1, 1), (0, 1, 0, 1, 0), (1, 0, 1, 0, 1)])
+def test_fused_location_equals_reference_values_and_grads(offsets, needs):
+    """The one-node eqs. 7-9 (hand-written backward) against the plain-autograd composition,
+    float64, for every subset of inputs needing a gradient the model produces."""
+    inputs = _location_inputs(5, seed=20)
+    inputs = [x.requires_grad_(bool(n)) for x, n in zip(inputs, needs, strict=True)]
+    upstream = torch.randn(B, H, N, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    fused = location_address(*inputs, offsets)
+    ref = location_address(*inputs, offsets, fused=False)
+    torch.testing.assert_close(fused, ref, rtol=0, atol=1e-14)
+    wanted = [x for x in inputs if x.requires_grad]
+    g_fused = torch.autograd.grad((fused * upstream).sum(), wanted)
+    g_ref = torch.autograd.grad((ref * upstream).sum(), wanted)
+    for a, b in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_fused_location_precomputed_index_and_gradcheck():
+    inputs = [x.requires_grad_() for x in _location_inputs(3, seed=30)]
+    index = shift_index(shift_offsets(1), N)
+    torch.testing.assert_close(location_address(*inputs, index=index), location_address(*inputs))
+    assert torch.autograd.gradcheck(lambda *a: location_address(*a, index=index), tuple(inputs))
+    with pytest.raises(ValueError, match="offsets"):
+        location_address(*inputs[:3], _weights(B, H, 5).double(), inputs[4], index=index)
