@@ -15,6 +15,7 @@ from memnets.linear_start import LinearStart
 from memnets.memn2n import MemN2N, memory_ages
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
 from tasks.spec import TaskSpec
+from tests.models.babi_learning import babi_task1_test_error
 
 V, L = 13, 6  # vocabulary (PAD_ID included), words per sentence
 SPEC = TaskSpec("tokens", L, "tokens", 1, V, V, "sentence", ("a", "b"))
@@ -385,38 +386,8 @@ def test_memn2n_solves_babi_task_1_1k():
     Adam lr 0.01, 8 stories a batch, 15 epochs: 0.9% test error in ~20 s on one CPU thread
     (measured, seed 0). The paper's SGD recipe is configs/experiment/babi_memn2n.yaml.
     """
-    from tasks.babi import BabiDataModule
-    from tests.tasks.conftest import HOW_TO_GET, _find_babi_dir
-
-    data_dir = _find_babi_dir()
-    if data_dir is None:
-        pytest.skip(HOW_TO_GET)
-    dm = BabiDataModule(
-        data_dir=str(data_dir), size="1k", tasks=[1], joint=False, granularity="sentence",
-        batch_size=8, seed=0, cache_dir="",
-    )  # fmt: skip
-    dm.setup("fit")
-    torch.manual_seed(0)
-    model = MemN2N(dm.spec)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(15):
-        for batch in dm.train_dataloader():
-            logits = model(batch).logits[..., 0, :][batch.target_mask]
-            loss = nn.functional.cross_entropy(logits, batch.target[..., 0][batch.target_mask])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 40.0)
-            opt.step()
-    dm.setup("test")
-    model.eval()
-    wrong = total = 0
-    with torch.no_grad():
-        for batch in dm.test_dataloader()[0]:
-            pred = model(batch).logits[..., 0, :].argmax(-1)
-            wrong += ((pred != batch.target[..., 0]) & batch.target_mask).sum().item()
-            total += batch.target_mask.sum().item()
-    assert total == 1000  # the 1k test file has 1000 questions
-    assert wrong / total < 0.05, f"bAbI task 1 (1k) test error {wrong / total:.3f}"
+    error = babi_task1_test_error(MemN2N, epochs=15, lr=0.01)
+    assert error < 0.05, f"bAbI task 1 (1k) test error {error:.3f}"
 
 
 def test_linear_start_in_a_real_lightning_fit(tmp_path):
