@@ -113,13 +113,14 @@ class DNC(RecurrentMemoryNetwork):
     of O(N²)); with ``fast_path=False`` the same approximation runs on a dense matrix.
 
     Speed and memory switches, none of which changes the maths (tests hold outputs and
-    gradients equal): ``fast_path`` (hand-written backwards for the link update and the
-    one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries; False = the
-    plain-autograd reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
+    gradients equal): ``fast_path`` (hand-written backwards for the link update, the
+    one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, and the cosine
+    content lookup; the output y_t applied once per sequence after the step loop; False = the
+    plain-autograd step loop, the reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
     steps under activation checkpointing, keeping only the state between chunks and
     recomputing each chunk in backward; about one extra forward pass for memory that grows
     as T/k link matrices plus one chunk's activations instead of T steps' activations) and
-    ``compile_step`` (``torch.compile`` of :meth:`step`, fused kernels for forward and
+    ``compile_step`` (``torch.compile`` of the recurrent part of :meth:`step`, fused kernels for forward and
     backward; the first call compiles for minutes on a CPU, so it pays off on long runs).
     """
 
@@ -201,32 +202,52 @@ class DNC(RecurrentMemoryNetwork):
             diagnostics=diagnostics,
         )
 
-    def step(self, x_t: Tensor, role_t: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
-        """x_t (B, E) -> y_t (B, O). ``role_t`` is not read (use ``role_input`` to feed it)."""
+    def _core(self, x_t: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """The recurrent part of a step: x_t (B, E) -> controller output h (B, L·H) and the next
+        state (whose read words r_t feed the output and the next step)."""
         chi = torch.cat([x_t, state.read_words.flatten(1)], dim=-1)  # (B, E + R·W)
         h, controller_state = self.controller(chi, state.controller)  # (B, L·H)
-        nu = self.output_layer(h)  # (B, O)
+        read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
+        return h, DNCState(controller_state, access_state, read_words, diagnostics)
+
+    def _output(self, h: Tensor, read_words: Tensor) -> Tensor:
+        """y = ν + W_r [r^1; …; r^R] with ν = W_y h clipped: h (..., L·H), read words
+        (..., R, W) -> (..., O). Nothing recurrent, so a scan applies it to all steps at once."""
+        nu = self.output_layer(h)  # (..., O)
         if self.clip:
             nu = nu.clamp(-self.clip, self.clip)
-        read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
-        y = nu + self.read_output(read_words.flatten(1))  # (B, O)
-        return y, DNCState(controller_state, access_state, read_words, diagnostics)
+        return nu + self.read_output(read_words.flatten(-2))
+
+    def step(self, x_t: Tensor, role_t: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """x_t (B, E) -> y_t (B, O). ``role_t`` is not read (use ``role_input`` to feed it)."""
+        h, state = self._core(x_t, state)
+        return self._output(h, state.read_words), state
 
     def _scan_chunk(self, x: Tensor, role: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
-        """The step loop over one chunk: x (B, k, E), role (B, k) -> y (B, k, O), state."""
-        step = self._step_fn()
-        ys = []
-        for t in range(x.shape[1]):
-            y_t, state = step(x[:, t], role[:, t], state)
-            ys.append(y_t)
-        return torch.stack(ys, dim=1), state
+        """The step loop over one chunk: x (B, k, E), role (B, k) -> y (B, k, O), state.
+        ``fast_path``: the loop runs :meth:`_core` only and the output is applied once to the
+        chunk's stacked (B, k, ·) controller outputs and read words; otherwise :meth:`step`."""
+        steps = x.unbind(1)  # one backward node for all steps when x needs a gradient
+        if not self.access.fast_path:
+            ys = []
+            for x_t, role_t in zip(steps, role.unbind(1), strict=True):
+                y_t, state = self.step(x_t, role_t, state)
+                ys.append(y_t)
+            return torch.stack(ys, dim=1), state
+        core = self._core_fn()
+        hs, reads = [], []
+        for x_t in steps:
+            h, state = core(x_t, state)
+            hs.append(h)
+            reads.append(state.read_words)
+        return self._output(torch.stack(hs, dim=1), torch.stack(reads, dim=1)), state
 
-    def _step_fn(self):
-        """:meth:`step`, or its ``torch.compile``d form when ``compile_step`` is on."""
+    def _core_fn(self):
+        """:meth:`_core`, or its ``torch.compile``d form when ``compile_step`` is on."""
         if not self.compile_step:
-            return self.step
+            return self._core
         if self._compiled_step is None:
-            self._compiled_step = torch.compile(self.step, dynamic=False)
+            self._compiled_step = torch.compile(self._core, dynamic=False)
         return self._compiled_step
 
     def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:

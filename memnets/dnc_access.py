@@ -229,7 +229,8 @@ class MemoryAccess(nn.Module):
 
         # 2. Write weighting, then erase and write.
         write_content = content_weights(
-            memory, xi.write_key, xi.write_strength, distance=self.distance, mask=xi.write_mask
+            memory, xi.write_key, xi.write_strength, distance=self.distance, mask=xi.write_mask,
+            fused=self.fast_path,
         )  # (B, Hw, N)
         alloc = allocate_heads(
             usage, xi.write_gate, mode=self.allocation, beta=self.allocation_beta
@@ -248,7 +249,8 @@ class MemoryAccess(nn.Module):
 
         # 4. Read weighting: backward, content and forward modes, then read.
         read_content = content_weights(
-            memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks
+            memory, xi.read_keys, xi.read_strengths, distance=self.distance, mask=xi.read_masks,
+            fused=self.fast_path,
         )  # (B, R, N)
         read_link = (sparse_directional_read_weights if self.row_sparse_link
                      else directional_read_weights)

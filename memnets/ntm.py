@@ -157,7 +157,7 @@ class NTM(RecurrentMemoryNetwork):
     def _access(self, h: Tensor, c: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
         """Controller output h (B, Hc) -> clipped output (B, Hc) and the state after this step's
         write (address M_{t-1}, erase and add) and read (address M_t, read)."""
-        out = h if self.clip_value is None else h.clamp(-self.clip_value, self.clip_value)
+        out = h if self.clip_value is None else F.hardtanh(h, -self.clip_value, self.clip_value)
         write, read = self.heads(out)
         write_weights, memory, read_weights, reads = access(
             state.memory,
