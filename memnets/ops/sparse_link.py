@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from memnets.ops.linkage import sharpen, update_link
 
@@ -91,7 +92,7 @@ def sparse_link_to_dense(link: SparseLink, memory_size: int) -> Tensor:
 
 
 def update_sparse_link(
-    link: SparseLink, prev_precedence: Tensor, write_weights: Tensor, k: int
+    link: SparseLink, prev_precedence: Tensor, write_weights: Tensor, k: int, *, lean: bool = True
 ) -> SparseLink:
     """L̂_t from L̂_{t−1} in row-sparse storage (the equation in the module docstring).
 
@@ -100,8 +101,20 @@ def update_sparse_link(
     K' old columns and the K' columns of p̂_{t−1} (shared by all rows); a new column that is
     already an old one is added into it, then the diagonal is zeroed, entries below 1/K are
     pruned and the K' largest remaining candidates with distinct columns are kept.
+
+    ``lean`` (default) keeps only the inputs for backward and recomputes this O(N K²) step
+    there (the old pairs are the previous step's state, kept anyway); ``lean=False`` is plain
+    autograd, which keeps about ten (B, Hw, N, 2K') temporaries per step.
     """
-    values, columns = link  # (B, Hw, N, K')
+    if lean:
+        return SparseLink(*_LeanSparseLinkUpdate.apply(*link, prev_precedence, write_weights, k))
+    return SparseLink(*_sparse_link_step(*link, prev_precedence, write_weights, k))
+
+
+def _sparse_link_step(
+    values: Tensor, columns: Tensor, prev_precedence: Tensor, write_weights: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
+    """The maths of :func:`update_sparse_link`: (values, columns) (B, Hw, N, K') -> same."""
     width = values.shape[-1]
     N = write_weights.shape[-1]
     w_hat = keep_top_k(write_weights, k)  # (B, Hw, N)
@@ -122,28 +135,97 @@ def update_sparse_link(
     # A merged new candidate repeats an old column: rank it below every real one (values ≥ 0);
     # the K' old columns alone are distinct, so the K' chosen columns always are.
     chosen = candidates.masked_fill(merged, -1.0).topk(width, dim=-1).indices  # (B, Hw, N, K')
-    return SparseLink(candidates.gather(-1, chosen), candidate_columns.gather(-1, chosen))
+    return candidates.gather(-1, chosen), candidate_columns.gather(-1, chosen)
+
+
+def _forward_read(values: Tensor, columns: Tensor, prev_read_weights: Tensor) -> Tensor:
+    """f[r, i] = Σ_k L̂[i, c_ik] w[r, c_ik]: (B, Hw, N, K) pairs, (B, R, N) -> (B, R, Hw, N)."""
+    B, Hw, N, K = values.shape
+    R = prev_read_weights.shape[1]
+    reads = prev_read_weights.unsqueeze(2).expand(B, R, Hw, N)  # (B, R, Hw, N)
+    index = columns.flatten(-2).unsqueeze(1).expand(B, R, Hw, N * K)  # (B, R, Hw, N·K)
+    gathered = reads.gather(-1, index).view(B, R, Hw, N, K)  # w[r, c_ik]
+    return (values.unsqueeze(1) * gathered).sum(-1)
+
+
+def _backward_read(values: Tensor, columns: Tensor, prev_read_weights: Tensor) -> Tensor:
+    """b[r, c_ik] += L̂[i, c_ik] w[r, i]: (B, Hw, N, K) pairs, (B, R, N) -> (B, R, Hw, N)."""
+    B, Hw, N, K = values.shape
+    R = prev_read_weights.shape[1]
+    index = columns.flatten(-2).unsqueeze(1).expand(B, R, Hw, N * K)  # (B, R, Hw, N·K)
+    contributions = values.unsqueeze(1) * prev_read_weights[:, :, None, :, None]  # (B,R,Hw,N,K)
+    return values.new_zeros(B, R, Hw, N).scatter_add(-1, index, contributions.flatten(-2))
 
 
 def sparse_directional_read_weights(
-    link: SparseLink, prev_read_weights: Tensor, forward: bool, sharpness: Tensor | None = None
+    link: SparseLink,
+    prev_read_weights: Tensor,
+    forward: bool,
+    sharpness: Tensor | None = None,
+    *,
+    lean: bool = True,
 ) -> Tensor:
     """f = L̂ w^r_{t−1} (a gather) or b = L̂ᵀ w^r_{t−1} (a scatter-add) on row-sparse storage.
 
     link (B, Hw, N, K), prev_read_weights (B, R, N), sharpness (B, R, Hw) or None
     -> (B, R, Hw, N), as :func:`memnets.ops.linkage.directional_read_weights` on the dense L̂.
+    ``lean`` recomputes the forward read's (B, R, Hw, N, K) gather in backward instead of
+    keeping it (the backward read keeps nothing that large); ``lean=False`` is plain autograd.
     """
-    values, columns = link
-    B, Hw, N, K = values.shape
-    R = prev_read_weights.shape[1]
-    reads = prev_read_weights.unsqueeze(2).expand(B, R, Hw, N)  # (B, R, Hw, N)
-    index = columns.flatten(-2).unsqueeze(1).expand(B, R, Hw, N * K)  # (B, R, Hw, N·K)
-    if forward:  # f[r, i] = Σ_k L̂[i, c_ik] w[r, c_ik]
-        gathered = reads.gather(-1, index).view(B, R, Hw, N, K)
-        out = (values.unsqueeze(1) * gathered).sum(-1)  # (B, R, Hw, N)
-    else:  # b[r, c_ik] += L̂[i, c_ik] w[r, i]
-        contributions = values.unsqueeze(1) * reads.unsqueeze(-1)  # (B, R, Hw, N, K)
-        out = reads.new_zeros(B, R, Hw, N).scatter_add(-1, index, contributions.flatten(-2))
+    if not forward:
+        out = _backward_read(*link, prev_read_weights)
+    elif lean:
+        out = _LeanForwardRead.apply(*link, prev_read_weights)
+    else:
+        out = _forward_read(*link, prev_read_weights)
     if sharpness is not None:
         out = sharpen(out, sharpness)
     return out
+
+
+def _recomputed_grads(fn, ctx, *grad_outputs: Tensor | None) -> tuple[Tensor | None, ...]:
+    """Backward by recomputation: rerun ``fn`` on the saved inputs (and ``ctx.constants``)
+    with autograd on, and differentiate it; one gradient (or None) per input of ``forward``."""
+    saved = ctx.saved_tensors  # unpack once (checkpointing allows no second unpack)
+    needs = ctx.needs_input_grad[: len(saved)]
+    inputs = [t.detach().requires_grad_(need) for t, need in zip(saved, needs, strict=True)]
+    wanted = [t for t in inputs if t.requires_grad]
+    with torch.enable_grad():
+        outputs = fn(*inputs, *ctx.constants)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs, strict=True) if g is not None and o.requires_grad]
+    grads = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True))
+    found = [next(grads) if t.requires_grad else None for t in inputs]
+    return (*found, *(None for _ in ctx.constants))
+
+
+class _LeanSparseLinkUpdate(torch.autograd.Function):
+    """:func:`_sparse_link_step` keeping only its inputs; backward recomputes it."""
+
+    @staticmethod
+    def forward(ctx, values, columns, prev_precedence, write_weights, k):
+        ctx.save_for_backward(values, columns, prev_precedence, write_weights)
+        ctx.constants = (k,)
+        new_values, new_columns = _sparse_link_step(values, columns, prev_precedence, write_weights, k)
+        ctx.mark_non_differentiable(new_columns)
+        return new_values, new_columns
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_values, grad_columns):
+        return _recomputed_grads(_sparse_link_step, ctx, grad_values, None)
+
+
+class _LeanForwardRead(torch.autograd.Function):
+    """:func:`_forward_read` keeping only its inputs; backward recomputes the gather."""
+
+    @staticmethod
+    def forward(ctx, values, columns, prev_read_weights):
+        ctx.save_for_backward(values, columns, prev_read_weights)
+        ctx.constants = ()
+        return _forward_read(values, columns, prev_read_weights)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _recomputed_grads(_forward_read, ctx, grad)

@@ -1,6 +1,8 @@
 """Sparse link matrix (Graves et al. 2016, Methods "Sparse link matrix"): row-sparse storage
 against the dense-storage reference, invariants, gradients and hand-computed cases."""
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -82,10 +84,12 @@ def test_hand_computed_n4_k2(precedence, expected):
     torch.testing.assert_close(sparse_link_to_dense(sparse, 4)[0, 0], want)
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "plain_autograd"])
 @pytest.mark.parametrize("k", [2, 6, 12])  # 12 > N: the rows hold every column
-def test_row_sparse_equals_dense_reference_values_and_gradients(k):
+def test_row_sparse_equals_dense_reference_values_and_gradients(k, lean):
     """Several steps of soft writes from L̂_0 = 0, the precedence built from the same writes,
-    forward and backward reads (sharpened for one head setting): equal values and gradients."""
+    forward and backward reads (sharpened every other step): equal values and gradients, for
+    the recomputing (lean) and the plain-autograd row-sparse paths."""
     gen = torch.Generator().manual_seed(0)
     writes = [w.requires_grad_(True) for w in soft_writes(gen, 10)]
     reads = [
@@ -102,9 +106,9 @@ def test_row_sparse_equals_dense_reference_values_and_gradients(k):
         loss, links = 0.0, []
         for t, (w, r, g) in enumerate(zip(writes, reads, weights, strict=True)):
             if row_sparse:
-                link = update_sparse_link(link, p, w, k)
+                link = update_sparse_link(link, p, w, k, lean=lean)
                 links.append(sparse_link_to_dense(link, N))
-                read = sparse_directional_read_weights
+                read = partial(sparse_directional_read_weights, lean=lean)
             else:
                 link = sparse_link_reference(link, p, w, k)
                 links.append(link)
