@@ -139,7 +139,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
 
 
 def saved_tensor_mib(model: torch.nn.Module, batch: Batch) -> float:
-    """MiB of distinct storages autograd saves for backward in one forward pass."""
+    """MiB of distinct storages autograd saves for backward in one forward pass (the backward
+    runs outside the hook, so what a recomputing backward saves for a moment is not counted)."""
     storages: dict[tuple[int, int], int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -148,7 +149,8 @@ def saved_tensor_mib(model: torch.nn.Module, batch: Batch) -> float:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(batch).logits.sum().backward()
+        loss = model(batch).logits.sum()
+    loss.backward()
     model.zero_grad(set_to_none=True)
     return sum(storages.values()) / MIB
 

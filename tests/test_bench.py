@@ -63,6 +63,22 @@ def test_overrides_reach_the_model_config():
     assert model.access.allocation == "softmax" and model.num_reads == 3
 
 
+def test_sparse_link_override_keeps_less_for_backward():
+    """``--set sparse_link_k=8`` reaches the DNC, and at N=64 (K ≪ N) autograd keeps less than
+    with the dense (B, 1, N, N) link of every step."""
+    import torch
+
+    shape = BenchShape("n64", "dnc", 5, 3, 8, 3, 6, dict(memory_size=64, word_size=5,
+                                                          num_reads=2, hidden_size=8))
+    saved = {}
+    for k in (None, 8):
+        torch.manual_seed(0)
+        model, _ = build_pair(shape, {"sparse_link_k": k})
+        assert model.access.sparse_link_k == k
+        saved[k] = bench.saved_tensor_mib(model, make_batch(shape, torch.device("cpu")))
+    assert saved[8] < 0.7 * saved[None]
+
+
 def test_batch_matches_the_shape():
     import torch
 
