@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.layers import CONTROLLERS
-from memnets.ntm_access import HeadLayer, HeadParams, access, address  # noqa: F401 (re-export)
+from memnets.ntm_access import HeadLayer, access
 from memnets.ops.memory import read_memory
 from memnets.ops.shift import shift_index, shift_offsets
 from tasks.spec import TaskSpec
@@ -158,11 +158,9 @@ class NTM(RecurrentMemoryNetwork):
         """Controller output h (B, Hc) -> clipped output (B, Hc) and the state after this step's
         write (address M_{t-1}, erase and add) and read (address M_t, read)."""
         out = h if self.clip_value is None else F.hardtanh(h, -self.clip_value, self.clip_value)
-        write, read = self.heads(out)
         write_weights, memory, read_weights, reads = access(
             state.memory,
-            write,
-            read,
+            self.heads(out),
             state.write_weights,
             state.read_weights,
             self.offsets,
@@ -197,9 +195,10 @@ class NTM(RecurrentMemoryNetwork):
         reads = state.reads.flatten(1)  # (B, R·W)
         if self.controller_kind == "lstm":
             gates = torch.addmm(pre_t, torch.cat([reads, state.controller_h], dim=-1), rec_t)
-            i, f, g, o = gates.chunk(4, dim=-1)  # (B, Hc) each, nn.LSTMCell's gate order
-            c = torch.sigmoid(f) * state.controller_c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            i, f, _, o = torch.sigmoid(gates).chunk(4, dim=-1)  # (B, Hc) each, nn.LSTMCell's order
+            g = torch.tanh(gates[:, 2 * self.controller_size : 3 * self.controller_size])  # (B, Hc)
+            c = torch.addcmul(f * state.controller_c, i, g)  # f ∘ c + i ∘ g
+            h = o * torch.tanh(c)
         else:
             h, c = torch.relu(torch.addmm(pre_t, reads, rec_t)), state.controller_c
         return self._access(h, c, state)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from memnets.ntm import NTM, NTMState
-from memnets.ntm_access import HeadParams, access, address
+from memnets.ntm_access import HeadLayer, HeadParams, PackedHeads, access, address, unpack_heads
 from memnets.ops.shift import shift_index, shift_offsets
 from tasks.batch import Batch, Role
 from tasks.spec import TaskSpec
@@ -280,46 +280,29 @@ def test_fast_path_equals_reference_float64(kw):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
 
 
-def _head_params(H, with_write, g, dt=torch.float64):
+def test_fused_access_equals_plain_autograd_and_gradchecks():
+    """The one-node access (write address, erase/add, read address, read) against the plain
+    composition, float64: all four outputs and the gradients of every input."""
+    g = torch.Generator().manual_seed(8)
+    dt, H = torch.float64, 1 + R
+
     def rnd(*shape):
         return torch.randn(*shape, generator=g, dtype=dt)
 
-    return HeadParams(
-        rnd(B, H, W),
-        1 + rnd(B, H).abs(),
-        torch.sigmoid(rnd(B, H)),
+    heads = PackedHeads(
+        rnd(B, H * W + W),
+        torch.sigmoid(rnd(B, H + W)),
+        1 + rnd(B, 2 * H).abs(),
         torch.softmax(rnd(B, H, 3), -1),
-        1 + rnd(B, H).abs(),
-        torch.sigmoid(rnd(B, H, W)) if with_write else None,
-        rnd(B, H, W) if with_write else None,
     )
-
-
-def test_fused_access_equals_plain_autograd_and_gradchecks():
-    """The one-node access (write address, erase/add, read address, read) against the plain
-    composition, float64: all four outputs and the gradients of all fifteen inputs."""
-    g = torch.Generator().manual_seed(8)
-    write, read = _head_params(1, True, g), _head_params(R, False, g)
-    memory = torch.randn(B, N, W, dtype=torch.float64, generator=g)
-    prev_w = torch.softmax(torch.randn(B, 1, N, dtype=torch.float64, generator=g), -1)
-    prev_r = torch.softmax(torch.randn(B, R, N, dtype=torch.float64, generator=g), -1)
-    leaves = [memory, prev_w, prev_r, *write, *(t for t in read if t is not None)]
-    leaves = [t.requires_grad_() for t in leaves]
+    memory = rnd(B, N, W)
+    prev_w, prev_r = torch.softmax(rnd(B, 1, N), -1), torch.softmax(rnd(B, R, N), -1)
+    leaves = [t.requires_grad_() for t in (memory, prev_w, prev_r, *heads)]
     offsets = shift_offsets(1)
     index = shift_index(offsets, N)
 
-    def run(fused, *xs):
-        m, pw, pr, *rest = xs
-        return access(
-            m,
-            HeadParams(*rest[:7]),
-            HeadParams(*rest[7:], None, None),
-            pw,
-            pr,
-            offsets,
-            index=index,
-            fused=fused,
-        )
+    def run(fused, m, pw, pr, *packed):
+        return access(m, PackedHeads(*packed), pw, pr, offsets, index=index, fused=fused)
 
     outs_fused, outs_ref = run(True, *leaves), run(False, *leaves)
     assert outs_fused[0].grad_fn.name().startswith("_FusedAccess")
@@ -333,6 +316,26 @@ def test_fused_access_equals_plain_autograd_and_gradchecks():
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     assert torch.autograd.gradcheck(lambda *xs: run(True, *xs), tuple(leaves))
+
+
+def test_head_layer_layout():
+    """One linear for all heads, unpacked by views: fields in range and in the documented place."""
+    layer = HeadLayer(11, 1, R, W, 3)
+    heads = layer(torch.randn(B, 11))
+    write, read = unpack_heads(heads, 1, W)
+    assert write.key.shape == (B, 1, W) and read.key.shape == (B, R, W)
+    assert write.erase.shape == (B, 1, W) and read.erase is None
+    torch.testing.assert_close(read.shift.sum(-1), torch.ones(B, R))
+    assert (write.strength >= 1).all() and (read.sharpen >= 1).all()
+    assert ((read.gate > 0) & (read.gate < 1)).all()
+    # layout: [k, a | g, e | β, γ | s], write heads first; with h = 0 the raw output is the bias
+    bias = layer.linear.bias.detach()
+    H, start = 1 + R, layer.groups[0] + layer.groups[1]  # where the oneplus group begins
+    write0, read0 = unpack_heads(layer(torch.zeros(1, 11)), 1, W)
+    oneplus = 1 + torch.nn.functional.softplus(bias[start : start + 2 * H])
+    torch.testing.assert_close(write0.strength[0], oneplus[:1])
+    torch.testing.assert_close(read0.sharpen[0], oneplus[H + 1 :])
+    torch.testing.assert_close(write0.add[0, 0], bias[H * W : H * W + W])
 
 
 @pytest.mark.slow  # torch.compile builds C++ kernels: a minute or more on a small CPU
