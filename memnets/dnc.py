@@ -113,15 +113,16 @@ class DNC(RecurrentMemoryNetwork):
     of O(N²)); with ``fast_path=False`` the same approximation runs on a dense matrix.
 
     Speed and memory switches, none of which changes the maths (tests hold outputs and
-    gradients equal): ``fast_path`` (hand-written backwards for the link update, the
-    one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, and the cosine
-    content lookup; the output y_t applied once per sequence after the step loop; False = the
-    plain-autograd step loop, the reference) and ``checkpoint_every`` k (training only: the step loop runs in chunks of k
-    steps under activation checkpointing, keeping only the state between chunks and
-    recomputing each chunk in backward; about one extra forward pass for memory that grows
-    as T/k link matrices plus one chunk's activations instead of T steps' activations) and
-    ``compile_step`` (``torch.compile`` of the recurrent part of :meth:`step`, fused kernels for forward and
-    backward; the first call compiles for minutes on a CPU, so it pays off on long runs).
+    gradients equal): ``fast_path`` (hand-written backwards for the link update, the one-head
+    erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the cosine content lookup and
+    the sorted allocation; the output y_t applied once per sequence after the step loop;
+    False = the plain-autograd step loop, the reference) and ``checkpoint_every`` k (training
+    only: the step loop runs in chunks of k steps under activation checkpointing, keeping only
+    the state between chunks and recomputing each chunk in backward; about one extra forward
+    pass for memory that grows as T/k link matrices plus one chunk's activations instead of T
+    steps' activations) and ``compile_step`` (``torch.compile`` of the recurrent part of
+    :meth:`step`, fused kernels for forward and backward; the first call compiles for minutes
+    on a CPU, so it pays off on long runs).
     """
 
     SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})

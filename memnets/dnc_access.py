@@ -233,7 +233,8 @@ class MemoryAccess(nn.Module):
             fused=self.fast_path,
         )  # (B, Hw, N)
         alloc = allocate_heads(
-            usage, xi.write_gate, mode=self.allocation, beta=self.allocation_beta
+            usage, xi.write_gate, mode=self.allocation, beta=self.allocation_beta,
+            fused=self.fast_path,
         )  # (B, Hw, N)
         g_a = xi.allocation_gate.unsqueeze(-1)  # (B, Hw, 1)
         write_weights = xi.write_gate.unsqueeze(-1) * (

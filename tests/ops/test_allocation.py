@@ -150,3 +150,23 @@ def test_gradcheck_retention_and_usage():
     write = torch.softmax(torch.randn(2, 2, 4, dtype=dt), -1).requires_grad_(True)
     psi = torch.rand(2, 4, dtype=dt, requires_grad=True)
     assert torch.autograd.gradcheck(update_usage, (usage, write, psi))
+
+
+def test_fused_sorted_allocation_equals_reference_values_and_grads():
+    """The one-node sorted allocation (hand-written backward) against plain autograd through
+    sort and cumprod, float64: free and full slots, ties, and a suffix sum far below the prefix
+    sums (the case a difference of prefix sums would get wrong)."""
+    g = torch.Generator().manual_seed(9)
+    usage = torch.rand(4, N, dtype=torch.float64, generator=g)
+    usage[0, :3] = 0.0  # free slots (squashed to eps), tied
+    usage[1] = torch.tensor([1.0, 1.0, 0.5, 0.0, 1.0, 0.2, 0.0], dtype=torch.float64)
+    usage[2] = usage[2] ** 12  # nearly empty memory: products far below one
+    usage.requires_grad_()
+    upstream = torch.randn(4, N, dtype=torch.float64, generator=g)
+    fused, ref = allocation_weights(usage), allocation_weights(usage, fused=False)
+    torch.testing.assert_close(fused, ref, rtol=0, atol=1e-15)
+    (g_fused,) = torch.autograd.grad((fused * upstream).sum(), usage)
+    (g_ref,) = torch.autograd.grad((ref * upstream).sum(), usage)
+    torch.testing.assert_close(g_fused, g_ref, rtol=1e-9, atol=1e-12)
+    gates = torch.tensor([[0.7, 0.4]] * 4, dtype=torch.float64)
+    torch.testing.assert_close(allocate_heads(usage, gates), allocate_heads(usage, gates, fused=False))
