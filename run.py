@@ -18,9 +18,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from memnets.base import IncompatibleTaskError, check_compatible
+from memnets.base import IncompatibleTaskError, check_compatible, choose_granularity
 from memnets.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.results import code_version, hardware_info, write_results
 from memnets.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
@@ -34,10 +34,18 @@ class RunError(RuntimeError):
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
-    """The task's data module, then the model for the task's spec, inside the LightningModule."""
-    datamodule = instantiate(cfg.task)
+    """The task's data module, then the model for the task's spec, inside the LightningModule.
+
+    ``task.granularity=auto`` is resolved here, from the task class's ``GRANULARITIES`` (its
+    order of preference) and the model's, and written back into ``cfg`` for the results record.
+    """
     model_cls = get_class(cfg.model._target_)
     try:
+        if cfg.task.get("granularity") == "auto":
+            offered = tuple(getattr(get_class(cfg.task._target_), "GRANULARITIES", ()))
+            with open_dict(cfg):
+                cfg.task.granularity = choose_granularity(model_cls, offered)
+        datamodule = instantiate(cfg.task)
         check_compatible(model_cls, datamodule.spec)
     except IncompatibleTaskError as err:
         raise RunError(f"model={_choice(cfg, 'model')} task={_choice(cfg, 'task')}: {err}") from None

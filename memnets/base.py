@@ -53,6 +53,21 @@ def check_compatible(model_cls: type[MemoryNetwork], spec: TaskSpec) -> None:
         )
 
 
+def choose_granularity(model_cls: type[MemoryNetwork], offered: tuple[str, ...]) -> str:
+    """The first of a task's ``offered`` granularities (its order of preference) the model reads.
+
+    What ``task.granularity=auto`` resolves to: bAbI offers ("word", "sentence"), so the DNC,
+    NTM and LSTM get words (the DNC paper's protocol) and MemN2N/EntNet get sentences.
+    """
+    for granularity in offered:
+        if granularity in model_cls.SUPPORTED_GRANULARITIES:
+            return granularity
+    raise IncompatibleTaskError(
+        f"{model_cls.__name__} reads {sorted(model_cls.SUPPORTED_GRANULARITIES)} granularity; "
+        f"the task offers only {list(offered)}. Pick a model that reads one of them."
+    )
+
+
 class RecurrentMemoryNetwork(MemoryNetwork):
     """A model that reads one step at a time: ``step(x_t, role_t, state) -> (y_t, state)``.
 

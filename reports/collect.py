@@ -23,7 +23,7 @@ RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global
 LONG_COLUMNS = ("split", "group", "metric", "value")
 # Config sections whose scalar (and list) values become columns, e.g. "model.distance".
 CONFIG_SECTIONS = ("model", "task", "optimizer")
-EXTRA_CONFIG_KEYS = ("trainer.max_steps",)
+EXTRA_CONFIG_KEYS = ("trainer.max_steps", "trainer.max_epochs")  # the budget, when it differs
 # Per-run paths and copies of the seed: not settings.
 IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
                        "task.sha256", "model._target_", "task._target_", "optimizer._partial_"}
@@ -61,7 +61,7 @@ def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """Flattened ``model.*``, ``task.*``, ``optimizer.*`` and ``trainer.max_steps`` values
+    """Flattened ``model.*``, ``task.*``, ``optimizer.*`` and ``EXTRA_CONFIG_KEYS`` values
     (lists as tuples, so they can be grouped on)."""
     flat: dict[str, Any] = {}
     for section in CONFIG_SECTIONS:

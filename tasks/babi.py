@@ -90,6 +90,9 @@ class BabiDataModule(L.LightningDataModule):
         pool_batches: batches per length-sorted pool when training.
     """
 
+    GRANULARITIES = GRANULARITIES  # what task.granularity=auto chooses from, in this order
+
+
     test_split_names: tuple[str, ...] = ("test",)
 
     def __init__(
@@ -122,7 +125,10 @@ class BabiDataModule(L.LightningDataModule):
         if size not in SIZE_FOLDERS:
             raise ValueError(f"bAbI size={size!r}; expected one of {tuple(SIZE_FOLDERS)}")
         if granularity not in GRANULARITIES:
-            raise ValueError(f"bAbI granularity={granularity!r}; expected one of {GRANULARITIES}")
+            raise ValueError(
+                f"bAbI granularity={granularity!r}; expected one of {GRANULARITIES} (run.py "
+                "resolves task.granularity=auto from the model before building the task)"
+            )
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
         if batch_size < 1:

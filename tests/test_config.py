@@ -9,7 +9,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 
-from memnets.base import check_compatible
+from memnets.base import check_compatible, choose_granularity
 from run import RunError, build
 from tests.conftest import CONFIGS, MODEL_NAMES, REPO, TASK_NAMES, compose_cfg
 
@@ -71,6 +71,23 @@ def test_incompatible_pairs_are_refused_for_real_models():
         else:
             with pytest.raises(ValueError, match="granularity"):
                 check_compatible(cls, spec)
+
+
+def test_choose_granularity_takes_the_first_offered_that_the_model_reads():
+    from memnets.dnc import DNC
+    from memnets.memn2n import MemN2N
+
+    assert choose_granularity(DNC, ("word", "sentence")) == "word"
+    assert choose_granularity(MemN2N, ("word", "sentence")) == "sentence"
+    assert choose_granularity(DNC, ("sentence", "word")) == "sentence"
+    with pytest.raises(ValueError, match=r"MemN2N reads \['sentence'\].*offers only \['step'\]"):
+        choose_granularity(MemN2N, ("step",))
+
+
+def test_granularity_auto_on_a_task_without_choices_fails_at_start_up(make_cfg):
+    cfg = make_cfg("model=memn2n", "task=copy", "+task.granularity=auto")
+    with pytest.raises(RunError, match=r"model=memn2n task=copy.*offers only \[\]"):
+        build(cfg)
 
 
 def test_run_py_reports_a_bad_task_value_without_a_traceback_wall(tmp_path):

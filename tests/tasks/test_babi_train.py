@@ -32,6 +32,18 @@ def test_fast_dev_run_on_babi(model, granularity, make_cfg, babi_dir):
     assert record["data"]["fallback_to_1k"] == []
 
 
+@pytest.mark.parametrize("model, expected", [("dnc", "word"), ("memn2n", "sentence"),
+                                             ("entnet", "sentence")])
+def test_granularity_auto_follows_the_model(model, expected, make_cfg, babi_dir):
+    # The command, `python run.py model=memn2n task=babi task.tasks=[1]`, works as typed.
+    cfg = make_cfg(f"model={model}", *SMALL, f"task.data_dir={babi_dir}", "debug=fdr")
+    assert cfg.task.granularity == "auto"
+    record = train(cfg)
+    assert record["status"] == "completed"
+    assert record["data"]["granularity"] == expected
+    assert record["config"]["task"]["granularity"] == expected
+
+
 def test_checkpoint_carries_the_vocabulary(make_cfg, babi_dir, tmp_path):
     cfg = make_cfg("model=lstm", *SMALL, f"task.data_dir={babi_dir}", "trainer.max_steps=2",
                    "trainer.val_check_interval=2", "trainer.limit_val_batches=2",
