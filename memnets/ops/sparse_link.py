@@ -15,7 +15,8 @@ left (K + 1 entries ≥ 1/K would sum past 1). A :class:`SparseLink` keeps exact
 
 Two forms of the same approximation, held equal by tests (values and gradients):
 ``sparse_link_reference`` on a dense (B, Hw, N, N) matrix, and ``update_sparse_link`` /
-``sparse_directional_read_weights`` on the row-sparse storage, O(N K²) per step and head.
+``sparse_directional_read_weights`` on the row-sparse storage, O(N K) per step and head
+(after the O(N log K) top-K).
 Gradients flow through the kept values; the top-K choices and the prune act as masks.
 """
 
@@ -98,13 +99,13 @@ def update_sparse_link(
 
     link (B, Hw, N, K') pairs with K' = min(K, N), prev_precedence p_{t−1} (B, Hw, N),
     write_weights w_t (B, Hw, N) -> SparseLink (B, Hw, N, K'). Per row, the candidates are the
-    K' old columns and the K' columns of p̂_{t−1} (shared by all rows); a new column that is
-    already an old one is added into it, then the diagonal is zeroed, entries below 1/K are
+    K' old columns and the K' columns of p̂_{t−1} (shared by all rows; one the row already holds
+    is counted once, at the old pair), then the diagonal is zeroed, entries below 1/K are
     pruned and the K' largest remaining candidates with distinct columns are kept.
 
-    ``lean`` (default) keeps only the inputs for backward and recomputes this O(N K²) step
+    ``lean`` (default) keeps only the inputs for backward and recomputes this O(N K) step
     there (the old pairs are the previous step's state, kept anyway); ``lean=False`` is plain
-    autograd, which keeps about ten (B, Hw, N, 2K') temporaries per step.
+    autograd, which keeps several (B, Hw, N, 2K') temporaries per step.
     """
     if lean:
         return SparseLink(*_LeanSparseLinkUpdate.apply(*link, prev_precedence, write_weights, k))
@@ -114,27 +115,37 @@ def update_sparse_link(
 def _sparse_link_step(
     values: Tensor, columns: Tensor, prev_precedence: Tensor, write_weights: Tensor, k: int
 ) -> tuple[Tensor, Tensor]:
-    """The maths of :func:`update_sparse_link`: (values, columns) (B, Hw, N, K') -> same."""
+    """The maths of :func:`update_sparse_link`: (values, columns) (B, Hw, N, K') -> same.
+
+    O(N K') per step and head: ŵ and p̂ are gathered at the old columns, and a lookup table
+    from column to its slot among p̂'s K' columns finds which new columns a row already holds.
+    """
     width = values.shape[-1]
     N = write_weights.shape[-1]
     w_hat = keep_top_k(write_weights, k)  # (B, Hw, N)
-    p_top = prev_precedence.topk(width, dim=-1)  # p̂_{t−1} on its support
-    new_columns = p_top.indices  # (B, Hw, K')
+    p_hat = keep_top_k(prev_precedence, k)  # (B, Hw, N)
+    new_columns = prev_precedence.topk(width, dim=-1).indices  # p̂'s support (B, Hw, K')
+    flat_columns = columns.flatten(-2)  # (B, Hw, N·K')
     w_i = w_hat.unsqueeze(-1)  # (B, Hw, N, 1)
-    w_j = w_hat.gather(-1, columns.flatten(-2)).view_as(values)  # ŵ[columns]  (B, Hw, N, K')
-    old = (1.0 - w_i - w_j) * values  # (1 − ŵ_i − ŵ_j) L̂_{t−1}[i, j]
-    new = w_i * p_top.values.unsqueeze(-2)  # ŵ_i p̂_j  (B, Hw, N, K')
-    same = columns.unsqueeze(-1) == new_columns[:, :, None, None, :]  # (B, Hw, N, K'old, K'new)
-    old = old + torch.matmul(same.to(values.dtype), new.unsqueeze(-1)).squeeze(-1)
+    w_j = w_hat.gather(-1, flat_columns).view_as(values)  # ŵ at the old columns
+    p_j = p_hat.gather(-1, flat_columns).view_as(values)  # p̂ at the old columns
+    old = (1.0 - w_i - w_j) * values + w_i * p_j  # the equation at the old columns (B,Hw,N,K')
+    new = w_i * p_hat.gather(-1, new_columns).unsqueeze(-2)  # ŵ_i p̂_j at p̂'s columns
+    # slot_of[j]: the slot of column j among p̂'s columns, K' where absent; a new slot already
+    # held by row i (so counted in ``old``) is ranked below every real candidate (values ≥ 0).
+    slots = torch.arange(width, device=columns.device).expand_as(new_columns)
+    slot_of = torch.full_like(write_weights, width, dtype=torch.long).scatter_(-1, new_columns, slots)
+    held_slot = slot_of.gather(-1, flat_columns).view_as(columns)  # (B, Hw, N, K') in [0, K']
+    held = torch.zeros(*columns.shape[:-1], width + 1, dtype=torch.bool, device=columns.device)
+    held = held.scatter_(-1, held_slot, True)[..., :width]  # (B, Hw, N, K'new)
     candidates = torch.cat([old, new], dim=-1)  # (B, Hw, N, 2K')
     candidate_columns = torch.cat([columns, new_columns.unsqueeze(-2).expand_as(columns)], -1)
     rows = torch.arange(N, device=columns.device).unsqueeze(-1)  # (N, 1)
     candidates = candidates.masked_fill(candidate_columns == rows, 0.0)  # L̂_t[i, i] = 0
     candidates = prune_link(candidates, k)
-    merged = torch.cat([torch.zeros_like(same[..., 0, :]), same.any(dim=-2)], dim=-1)
-    # A merged new candidate repeats an old column: rank it below every real one (values ≥ 0);
-    # the K' old columns alone are distinct, so the K' chosen columns always are.
-    chosen = candidates.masked_fill(merged, -1.0).topk(width, dim=-1).indices  # (B, Hw, N, K')
+    repeated = torch.cat([torch.zeros_like(held), held], dim=-1)  # (B, Hw, N, 2K')
+    # The K' old columns alone are distinct, so the K' chosen columns always are.
+    chosen = candidates.masked_fill(repeated, -1.0).topk(width, dim=-1).indices  # (B, Hw, N, K')
     return candidates.gather(-1, chosen), candidate_columns.gather(-1, chosen)
 
 
