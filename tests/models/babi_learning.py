@@ -12,6 +12,16 @@ from torch import nn
 from tasks.spec import TaskSpec
 
 
+def answer_step(model: nn.Module, batch, opt: torch.optim.Optimizer) -> None:
+    """One update on the answer steps: cross-entropy, gradient norm clipped at 40, Adam step."""
+    logits = model(batch).logits[..., 0, :][batch.target_mask]
+    loss = nn.functional.cross_entropy(logits, batch.target[..., 0][batch.target_mask])
+    opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 40.0)
+    opt.step()
+
+
 def babi_task1_test_error(
     make_model: Callable[[TaskSpec], nn.Module], *, epochs: int, lr: float, batch_size: int = 8
 ) -> float:
@@ -36,12 +46,7 @@ def babi_task1_test_error(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
         for batch in dm.train_dataloader():
-            logits = model(batch).logits[..., 0, :][batch.target_mask]
-            loss = nn.functional.cross_entropy(logits, batch.target[..., 0][batch.target_mask])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 40.0)
-            opt.step()
+            answer_step(model, batch, opt)
     dm.setup("test")
     model.eval()
     wrong = total = 0

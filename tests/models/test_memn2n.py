@@ -15,7 +15,7 @@ from memnets.linear_start import LinearStart
 from memnets.memn2n import MemN2N, memory_ages
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
 from tasks.spec import TaskSpec
-from tests.models.babi_learning import babi_task1_test_error
+from tests.models.babi_learning import answer_step, babi_task1_test_error
 
 V, L = 13, 6  # vocabulary (PAD_ID included), words per sentence
 SPEC = TaskSpec("tokens", L, "tokens", 1, V, V, "sentence", ("a", "b"))
@@ -353,13 +353,7 @@ def where_is_error(model: nn.Module, steps: int, lr: float, seed: int = 0) -> fl
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
-        batch = collate([where_is_story(gen) for _ in range(32)])
-        logits = model(batch).logits[..., 0, :][batch.target_mask]
-        loss = nn.functional.cross_entropy(logits, batch.target[..., 0][batch.target_mask])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 40.0)
-        opt.step()
+        answer_step(model, collate([where_is_story(gen) for _ in range(32)]), opt)
     model.eval()
     test = collate([where_is_story(gen) for _ in range(320)])
     with torch.no_grad():
