@@ -72,30 +72,27 @@ def test_read_hand_computed_and_shapes():
     torch.testing.assert_close(out, torch.einsum("bnw,brn->brw", memory, w))
 
 
-def test_gradcheck():
-    torch.manual_seed(3)
+def write_args(seed: int, batch: int, slots: int, heads: int, width: int) -> tuple:
+    """Float64 (memory, write weights, erase, write vector), all needing gradients."""
+    torch.manual_seed(seed)
     dt = torch.float64
     args = (
-        torch.randn(2, 4, 3, dtype=dt),
-        torch.softmax(torch.randn(2, 2, 4, dtype=dt), -1),
-        torch.rand(2, 2, 3, dtype=dt),
-        torch.randn(2, 2, 3, dtype=dt),
+        torch.randn(batch, slots, width, dtype=dt),
+        torch.softmax(torch.randn(batch, heads, slots, dtype=dt), -1),
+        torch.rand(batch, heads, width, dtype=dt),
+        torch.randn(batch, heads, width, dtype=dt),
     )
-    args = tuple(a.requires_grad_(True) for a in args)
+    return tuple(a.requires_grad_(True) for a in args)
+
+
+def test_gradcheck():
+    args = write_args(3, batch=2, slots=4, heads=2, width=3)
     assert torch.autograd.gradcheck(erase_and_write, args)
     assert torch.autograd.gradcheck(read_memory, args[:2])
 
 
 def test_gradcheck_one_head_hand_written_backward():
-    torch.manual_seed(4)
-    dt = torch.float64
-    args = (
-        torch.randn(3, 5, 4, dtype=dt),
-        torch.softmax(torch.randn(3, 1, 5, dtype=dt), -1),
-        torch.rand(3, 1, 4, dtype=dt),
-        torch.randn(3, 1, 4, dtype=dt),
-    )
-    args = tuple(a.requires_grad_(True) for a in args)
+    args = write_args(4, batch=3, slots=5, heads=1, width=4)
     assert torch.autograd.gradcheck(erase_and_write, args)
     # Only some inputs needing a gradient takes the other branches of the backward.
     memory, w = args[0].detach().requires_grad_(True), args[1].detach()
