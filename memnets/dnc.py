@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
-from memnets.layers import CONTROLLERS
+from memnets.layers import CONTROLLERS, compiled_on_first_use
 from tasks.spec import TaskSpec
 
 
@@ -235,21 +235,13 @@ class DNC(RecurrentMemoryNetwork):
                 y_t, state = self.step(x_t, role_t, state)
                 ys.append(y_t)
             return torch.stack(ys, dim=1), state
-        core = self._core_fn()
+        core = compiled_on_first_use(self, self._core, self.compile_step)
         hs, reads = [], []
         for x_t in steps:
             h, state = core(x_t, state)
             hs.append(h)
             reads.append(state.read_words)
         return self._output(torch.stack(hs, dim=1), torch.stack(reads, dim=1)), state
-
-    def _core_fn(self):
-        """:meth:`_core`, or its ``torch.compile``d form when ``compile_step`` is on."""
-        if not self.compile_step:
-            return self._core
-        if self._compiled_step is None:
-            self._compiled_step = torch.compile(self._core, dynamic=False)
-        return self._compiled_step
 
     def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
         """The step loop (compiled with ``compile_step``; the plain reference loop when

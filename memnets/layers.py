@@ -13,6 +13,17 @@ ENCODINGS = ("auto", "onehot", "embedding", "dense")
 CONTROLLERS = ("lstm", "feedforward")  # controller kinds of the DNC and the NTM
 
 
+def compiled_on_first_use(module: nn.Module, fn, enabled: bool):
+    """``fn`` itself, or with ``enabled`` its ``torch.compile``d form (the models'
+    ``compile_step``), built on the first call and kept in ``module._compiled_step``: a cache of
+    code, not model state (no parameters, nothing in the state dict)."""
+    if not enabled:
+        return fn
+    if module._compiled_step is None:
+        module._compiled_step = torch.compile(fn, dynamic=False)
+    return module._compiled_step
+
+
 class StepEncoder(nn.Module):
     """Turns each step's raw input into one vector: ``(B, T, L|D) -> (B, T, E)``.
 

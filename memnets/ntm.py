@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
-from memnets.layers import CONTROLLERS
+from memnets.layers import CONTROLLERS, compiled_on_first_use
 from memnets.ntm_access import HeadLayer, access
 from memnets.ops.memory import read_memory
 from memnets.ops.shift import shift_index, shift_offsets
@@ -108,7 +108,7 @@ class NTM(RecurrentMemoryNetwork):
         self.memory_init, self.memory_init_value = memory_init, memory_init_value
         self.memory_init_std, self.clip_value, self.distance = memory_init_std, clip_value, distance
         self.fast_path, self.compile_step = fast_path, compile_step
-        self._compiled_recur = None  # built on first use (a cache of code, not model state)
+        self._compiled_step = None  # built on first use (a cache of code, not model state)
         offsets = shift_offsets(max_shift)  # (S,)
         self.register_buffer("offsets", offsets, persistent=False)
         self.register_buffer("shift_index", shift_index(offsets, memory_size), persistent=False)
@@ -203,13 +203,6 @@ class NTM(RecurrentMemoryNetwork):
             h, c = torch.relu(torch.addmm(pre_t, reads, rec_t)), state.controller_c
         return self._access(h, c, state)
 
-    def _recur_fn(self):
-        if not self.compile_step:
-            return self._recur
-        if self._compiled_recur is None:
-            self._compiled_recur = torch.compile(self._recur, dynamic=False)
-        return self._compiled_recur
-
     def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
         """x (B, T, E) -> y (B, T, O), traces. ``fast_path=False`` or tracing: the step loop."""
         if trace or not self.fast_path:
@@ -217,7 +210,7 @@ class NTM(RecurrentMemoryNetwork):
         state = self.initial_state(x.shape[0], x.device, x.dtype)
         weight_x, bias, rec = self._split_controller()
         pre = F.linear(x, weight_x, bias)  # (B, T, G): every step's input part at once
-        recur = self._recur_fn()
+        recur = compiled_on_first_use(self, self._recur, self.compile_step)
         outs, reads = [], []
         for pre_t in pre.unbind(1):  # one backward node for all steps (pre[:, t] makes T)
             out, state = recur(pre_t, rec, state)

@@ -42,6 +42,15 @@ def _exclusive_cumprod(x: Tensor) -> Tensor:
     return torch.cumprod(shifted, dim=-1)
 
 
+def _sorted_allocation_terms(usage: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The sorted allocation in free-list order: usage (B, N) -> x̂ = sorted squashed usage,
+    φ (the free list, ascending), P_j = Π_{i<j} x̂_i and â_j = (1 − x̂_j) P_j, each (B, N)."""
+    squashed = eps + (1.0 - eps) * usage  # (B, N)
+    sorted_usage, free_list = torch.sort(squashed, dim=-1)  # ascending: φ
+    prefix = _exclusive_cumprod(sorted_usage)  # (B, N) P
+    return sorted_usage, free_list, prefix, (1.0 - sorted_usage) * prefix
+
+
 class _SortedAllocation(torch.autograd.Function):
     """The paper's sorted allocation on squashed usage x = ε + (1 − ε) u > 0, as one autograd
     node (plain autograd makes about eight, the cumprod's own backward a dozen ops). With the
@@ -56,10 +65,7 @@ class _SortedAllocation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, usage: Tensor, eps: float) -> Tensor:
-        squashed = eps + (1.0 - eps) * usage  # (B, N)
-        sorted_usage, free_list = torch.sort(squashed, dim=-1)  # ascending: φ
-        prefix = _exclusive_cumprod(sorted_usage)  # (B, N) P
-        sorted_alloc = (1.0 - sorted_usage) * prefix  # (B, N) â
+        sorted_usage, free_list, prefix, sorted_alloc = _sorted_allocation_terms(usage, eps)
         ctx.save_for_backward(sorted_usage, free_list, prefix, sorted_alloc)
         ctx.eps = eps
         return torch.zeros_like(sorted_alloc).scatter_(-1, free_list, sorted_alloc)
@@ -99,9 +105,7 @@ def allocation_weights(
     if mode == "sorted":
         if fused:
             return _SortedAllocation.apply(usage, eps)
-        squashed = eps + (1.0 - eps) * usage  # (B, N)
-        sorted_usage, free_list = torch.sort(squashed, dim=-1)  # ascending: φ
-        sorted_alloc = (1.0 - sorted_usage) * _exclusive_cumprod(sorted_usage)  # (B, N)
+        _, free_list, _, sorted_alloc = _sorted_allocation_terms(usage, eps)  # autograd
         return torch.zeros_like(sorted_alloc).scatter(-1, free_list, sorted_alloc)
     if mode == "normalized":
         free = 1.0 - usage  # (B, N)
