@@ -219,8 +219,8 @@ def test_entnet_solves_babi_task_1_1k():
     """bAbI task 1 (1k), sentence granularity: < 5% test error (the paper's failure threshold).
 
     d=20, 5 blocks, N(0, 0.3) weights (see test_entnet_learns_where_is), Adam lr 0.01, 8 stories
-    a batch, 25 epochs: 0.2% test error (measured, seed 0; 23% after 10 epochs), about 1 min on
-    one idle CPU thread. The paper-size recipe is configs/experiment/babi_entnet.yaml.
+    a batch, 25 epochs: 0.2% test error (measured, seed 0; 23% after 10 epochs), 3.3 min on
+    one thread of the busy shared CPU. The paper-size recipe is configs/experiment/babi_entnet.yaml.
     """
     error = babi_task1_test_error(
         lambda spec: EntNet(spec, embed_dim=20, num_blocks=5, init_std=0.3), epochs=25, lr=0.01
