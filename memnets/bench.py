@@ -265,7 +265,8 @@ def run_in_subprocess(name: str, args: argparse.Namespace) -> dict:
            "--threads", str(args.threads), *(x for kv in args.set for x in ("--set", kv))]
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
-                         env={**os.environ, "PYTHONPATH": str(root)})
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                             [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])})
     if out.returncode:  # e.g. out of memory under --mem-limit-gb: a result too, keep going
         shape = SHAPES[name]
         last = (out.stderr.strip().splitlines() or ["no stderr"])[-1]
@@ -367,7 +368,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         torch.set_num_threads(args.threads)
     overrides = OmegaConf.to_container(OmegaConf.from_dotlist(args.set))
     if args.worker:  # child process: one row of JSON on stdout
-        if args.mem_limit_gb:  # fail with an allocation error rather than wake the OOM killer
+        if args.mem_limit_gb and not args.device.startswith("cuda"):
+            # fail with an allocation error rather than wake the OOM killer (CPU only: CUDA
+            # reserves far more address space than it uses, so the limit would stop it starting)
             limit = int(args.mem_limit_gb * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         row = run_shape(SHAPES[args.worker], repeats=args.repeats, warmup=args.warmup,
