@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from memnets.base import RecurrentMemoryNetwork
 from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
+from memnets.dnc_fused_access import fused_access, interface_sizes
 from memnets.layers import CONTROLLERS, compiled_on_first_use
 from tasks.spec import TaskSpec
 
@@ -113,10 +114,12 @@ class DNC(RecurrentMemoryNetwork):
     of O(N²)); with ``fast_path=False`` the same approximation runs on a dense matrix.
 
     Speed and memory switches, none of which changes the maths (tests hold outputs and
-    gradients equal): ``fast_path`` (hand-written backwards for the link update, the one-head
-    erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the cosine content lookup and
-    the sorted allocation; the output y_t applied once per sequence after the step loop;
-    False = the plain-autograd step loop, the reference) and ``checkpoint_every`` k (training
+    gradients equal): ``fast_path`` (in the paper's configuration, one write head, cosine,
+    sorted allocation, dense link and no extension switches, each step's whole access is one
+    autograd node, :mod:`memnets.dnc_fused_access`; otherwise hand-written backwards for the
+    link update, the one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the
+    cosine content lookup and the sorted allocation; either way the output y_t is applied once
+    per sequence after the step loop; False = the plain-autograd step loop, the reference) and ``checkpoint_every`` k (training
     only: the step loop runs in chunks of k steps under activation checkpointing, keeping only
     the state between chunks and recomputing each chunk in backward; about one extra forward
     pass for memory that grows as T/k link matrices plus one chunk's activations instead of T
@@ -183,6 +186,14 @@ class DNC(RecurrentMemoryNetwork):
             allocation_beta=allocation_beta, dealloc_wipe=dealloc_wipe, fast_path=fast_path,
             sparse_link_k=sparse_link_k,
         )
+        # The paper's configuration runs each access step as one autograd node.
+        self.one_node_access = (
+            fast_path and num_writes == 1 and distance == "cosine" and allocation == "sorted"
+            and sparse_link_k is None
+            and not (dealloc_wipe or content_masking or link_sharpness)
+        )
+        if self.one_node_access:  # the fused node unpacks ξ̂ itself: the layouts must agree
+            assert tuple(self.interface.group_sizes) == interface_sizes(num_reads, word_size)
         self.output_layer = nn.Linear(hidden, self.output_size)  # W_y
         self.read_output = nn.Linear(num_reads * word_size, self.output_size, bias=False)  # W_r
 
@@ -208,8 +219,16 @@ class DNC(RecurrentMemoryNetwork):
         state (whose read words r_t feed the output and the next step)."""
         chi = torch.cat([x_t, state.read_words.flatten(1)], dim=-1)  # (B, E + R·W)
         h, controller_state = self.controller(chi, state.controller)  # (B, L·H)
-        read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
-        return h, DNCState(controller_state, access_state, read_words, diagnostics)
+        if not self.one_node_access:
+            read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
+            return h, DNCState(controller_state, access_state, read_words, diagnostics)
+        read_words, *new_access, alloc, modes, gates = fused_access(
+            self.interface.linear(h), *state.access, self.num_reads, self.clip
+        )  # gates (B, W + R + 2): [e, f, g^a, g^w]
+        W, R = self.word_size, self.num_reads
+        diagnostics = AccessDiagnostics(alloc, modes, gates[:, -1:], gates[:, -2:-1],
+                                        gates[:, W : W + R])
+        return h, DNCState(controller_state, AccessState(*new_access), read_words, diagnostics)
 
     def _output(self, h: Tensor, read_words: Tensor) -> Tensor:
         """y = ν + W_r [r^1; …; r^R] with ν = W_y h clipped: h (..., L·H), read words

@@ -51,6 +51,24 @@ def _sorted_allocation_terms(usage: Tensor, eps: float) -> tuple[Tensor, Tensor,
     return sorted_usage, free_list, prefix, (1.0 - sorted_usage) * prefix
 
 
+def sorted_allocation_forward(usage: Tensor, eps: float) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The sorted allocation a (B, N) of usage (B, N), and what
+    :func:`sorted_allocation_backward` needs."""
+    sorted_usage, free_list, prefix, sorted_alloc = _sorted_allocation_terms(usage, eps)
+    alloc = torch.zeros_like(sorted_alloc).scatter_(-1, free_list, sorted_alloc)  # (B, N)
+    return alloc, (sorted_usage, free_list, prefix, sorted_alloc)
+
+
+def sorted_allocation_backward(saved: tuple[Tensor, ...], grad: Tensor, eps: float) -> Tensor:
+    """∂u (B, N) from G = ∂L/∂a (B, N); the formula is in :class:`_SortedAllocation`."""
+    sorted_usage, free_list, prefix, sorted_alloc = saved
+    grad_sorted = grad.gather(-1, free_list)  # (B, N) G[φ]
+    suffix = (grad_sorted * sorted_alloc).flip(-1).cumsum(-1).flip(-1)  # Σ_{k≥j}
+    suffix = torch.cat([suffix[..., 1:], torch.zeros_like(suffix[..., :1])], dim=-1)  # Σ_{k>j}
+    grad_x = (suffix / sorted_usage - grad_sorted * prefix) * (1.0 - eps)  # (B, N)
+    return torch.zeros_like(grad_x).scatter_(-1, free_list, grad_x)
+
+
 class _SortedAllocation(torch.autograd.Function):
     """The paper's sorted allocation on squashed usage x = ε + (1 − ε) u > 0, as one autograd
     node (plain autograd makes about eight, the cumprod's own backward a dozen ops). With the
@@ -65,20 +83,15 @@ class _SortedAllocation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, usage: Tensor, eps: float) -> Tensor:
-        sorted_usage, free_list, prefix, sorted_alloc = _sorted_allocation_terms(usage, eps)
-        ctx.save_for_backward(sorted_usage, free_list, prefix, sorted_alloc)
+        alloc, saved = sorted_allocation_forward(usage, eps)
+        ctx.save_for_backward(*saved)
         ctx.eps = eps
-        return torch.zeros_like(sorted_alloc).scatter_(-1, free_list, sorted_alloc)
+        return alloc
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        sorted_usage, free_list, prefix, sorted_alloc = ctx.saved_tensors
-        grad_sorted = grad.gather(-1, free_list)  # (B, N) G[φ]
-        suffix = (grad_sorted * sorted_alloc).flip(-1).cumsum(-1).flip(-1)  # Σ_{k≥j}
-        suffix = torch.cat([suffix[..., 1:], torch.zeros_like(suffix[..., :1])], dim=-1)  # Σ_{k>j}
-        grad_x = (suffix / sorted_usage - grad_sorted * prefix) * (1.0 - ctx.eps)  # (B, N)
-        return torch.zeros_like(grad_x).scatter_(-1, free_list, grad_x), None
+        return sorted_allocation_backward(ctx.saved_tensors, grad, ctx.eps), None
 
 
 def allocation_weights(

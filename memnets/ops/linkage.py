@@ -23,6 +23,47 @@ def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
     return (1.0 - write_weights.sum(dim=-1, keepdim=True)) * precedence + write_weights
 
 
+def link_update_forward(link: Tensor, prev_precedence: Tensor, write_weights: Tensor) -> Tensor:
+    """L_t from L_{t−1}, p_{t−1} and w_t without autograd temporaries (see :func:`update_link`).
+
+    link (B, Hw, N, N), prev_precedence (B, Hw, N), write_weights (B, Hw, N) -> (B, Hw, N, N).
+    """
+    w_i = write_weights.unsqueeze(-1)  # (B, Hw, N, 1)
+    w_j = write_weights.unsqueeze(-2)  # (B, Hw, 1, N)
+    new_link = (1.0 - w_i - w_j) * link
+    new_link.addcmul_(w_i, prev_precedence.unsqueeze(-2))  # + w[i] p[j]
+    new_link.diagonal(dim1=-2, dim2=-1).zero_()
+    return new_link
+
+
+def link_update_backward(
+    saved: tuple[Tensor, Tensor, Tensor], grad: Tensor, needs: tuple[bool, ...] = (True,) * 3
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients of :func:`link_update_forward` for (L_{t−1}, p_{t−1}, w_t) from the saved
+    inputs and G = ∂L/∂L_t (its diagonal ignored: L_t[i, i] is constant 0):
+
+        ∂L_{t−1} = (1 − w_i − w_j) G,   ∂p[j] = Σ_i w[i] G[i, j],
+        ∂w[k] = Σ_j G[k, j] p[j] − Σ_j G[k, j] L[k, j] − Σ_i G[i, k] L[i, k]
+    """
+    link, prev_precedence, write_weights = saved
+    g = grad.clone()
+    g.diagonal(dim1=-2, dim2=-1).zero_()  # the diagonal is constant 0
+    w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
+    grad_link = grad_p = grad_w = None
+    if needs[0]:
+        grad_link = (1.0 - w_i - w_j) * g
+    if needs[1]:
+        grad_p = torch.matmul(w_j, g).squeeze(-2)  # Σ_i w[i] g[i, j]
+    if needs[2]:
+        g_link = g * link
+        grad_w = (
+            torch.matmul(g, prev_precedence.unsqueeze(-1)).squeeze(-1)  # Σ_j g[i,j] p[j]
+            - g_link.sum(-1)  # Σ_j g[i,j] L[i,j]   (w[i] term)
+            - g_link.sum(-2)  # Σ_i g[i,j] L[i,j]   (w[j] term)
+        )
+    return grad_link, grad_p, grad_w
+
+
 class _LinkUpdate(torch.autograd.Function):
     """update_link with a hand-written backward that keeps only L_{t−1}, p_{t−1} and w_t.
 
@@ -32,34 +73,13 @@ class _LinkUpdate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, link: Tensor, prev_precedence: Tensor, write_weights: Tensor) -> Tensor:
-        w_i = write_weights.unsqueeze(-1)  # (B, Hw, N, 1)
-        w_j = write_weights.unsqueeze(-2)  # (B, Hw, 1, N)
-        new_link = (1.0 - w_i - w_j) * link
-        new_link.addcmul_(w_i, prev_precedence.unsqueeze(-2))  # + w[i] p[j]
-        new_link.diagonal(dim1=-2, dim2=-1).zero_()
         ctx.save_for_backward(link, prev_precedence, write_weights)
-        return new_link
+        return link_update_forward(link, prev_precedence, write_weights)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        link, prev_precedence, write_weights = ctx.saved_tensors
-        g = grad.clone()
-        g.diagonal(dim1=-2, dim2=-1).zero_()  # the diagonal is constant 0
-        w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
-        grad_link = grad_p = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_link = (1.0 - w_i - w_j) * g
-        if ctx.needs_input_grad[1]:
-            grad_p = torch.matmul(w_j, g).squeeze(-2)  # Σ_i w[i] g[i, j]
-        if ctx.needs_input_grad[2]:
-            g_link = g * link
-            grad_w = (
-                torch.matmul(g, prev_precedence.unsqueeze(-1)).squeeze(-1)  # Σ_j g[i,j] p[j]
-                - g_link.sum(-1)  # Σ_j g[i,j] L[i,j]   (w[i] term)
-                - g_link.sum(-2)  # Σ_i g[i,j] L[i,j]   (w[j] term)
-            )
-        return grad_link, grad_p, grad_w
+        return link_update_backward(ctx.saved_tensors, grad, ctx.needs_input_grad)
 
 
 def update_link(
