@@ -119,13 +119,13 @@ class DNC(RecurrentMemoryNetwork):
     autograd node, :mod:`memnets.dnc_fused_access`; otherwise hand-written backwards for the
     link update, the one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the
     cosine content lookup and the sorted allocation; either way the output y_t is applied once
-    per sequence after the step loop; False = the plain-autograd step loop, the reference) and ``checkpoint_every`` k (training
-    only: the step loop runs in chunks of k steps under activation checkpointing, keeping only
-    the state between chunks and recomputing each chunk in backward; about one extra forward
-    pass for memory that grows as T/k link matrices plus one chunk's activations instead of T
-    steps' activations) and ``compile_step`` (``torch.compile`` of the recurrent part of
-    :meth:`step`, fused kernels for forward and backward; the first call compiles for minutes
-    on a CPU, so it pays off on long runs).
+    per sequence after the step loop; False = the plain-autograd step loop, the reference) and
+    ``checkpoint_every`` k (training only: the step loop runs in chunks of k steps under
+    activation checkpointing, keeping only the state between chunks and recomputing each chunk
+    in backward; about one extra forward pass for memory that grows as T/k link matrices plus
+    one chunk's activations instead of T steps' activations) and ``compile_step``
+    (``torch.compile`` of the recurrent part of :meth:`step`, fused kernels for forward and
+    backward; the first call compiles for about a minute on a CPU, so it pays off on long runs).
     """
 
     SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})

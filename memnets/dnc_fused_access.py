@@ -109,15 +109,20 @@ class _FusedAccess(torch.autograd.Function):
         )
         diagnostics = (alloc.unsqueeze(1), modes, gates)
         ctx.mark_non_differentiable(*diagnostics)
-        return (reads, new_memory, new_usage, new_link, new_precedence, new_read, new_write,
-                *diagnostics)
+        ctx.set_materialize_grads(False)  # no zero tensors for the diagnostics' gradients
+        outputs = (reads, new_memory, new_usage, new_link, new_precedence, new_read, new_write)
+        ctx.shapes = [t.shape for t in outputs]
+        return *outputs, *diagnostics
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_reads, g_memory, g_usage, g_link, g_precedence, g_read, g_write, *_):
+    def backward(ctx, *grads):
         (xi, raw, strengths, gates, modes, read_weights, keep, psi, held, usage, prev_write,
          content_w, alloc, mix, memory, new_write, erase, write_vector, link, precedence,
          new_link, directions, new_read, new_memory, *rest) = ctx.saved_tensors
+        g_reads, g_memory, g_usage, g_link, g_precedence, g_read, g_write = (
+            xi.new_zeros(shape) if g is None else g  # None: that output was not used
+            for g, shape in zip(grads[:7], ctx.shapes, strict=True))
         n_cw, n_alloc, _ = ctx.sizes
         saved_cw, saved_alloc = rest[:n_cw], rest[n_cw : n_cw + n_alloc]
         saved_cr = rest[n_cw + n_alloc :]
@@ -129,8 +134,10 @@ class _FusedAccess(torch.autograd.Function):
         g_modes = torch.matmul(directions, g_read.unsqueeze(-1)).squeeze(-1)  # (B, R, 3)
         g_back, g_content_r, g_fwd = (modes.unsqueeze(-1) * g_read.unsqueeze(2)).unbind(2)
         L = new_link[:, 0]
-        g_L = torch.baddbmm(g_link[:, 0], read_weights.transpose(1, 2), g_back)  # (B, N, N)
-        g_L = torch.baddbmm(g_L, g_fwd.transpose(1, 2), read_weights)
+        g_L = torch.baddbmm(
+            g_link[:, 0], torch.cat([read_weights, g_fwd], 1).transpose(1, 2),
+            torch.cat([g_back, read_weights], 1),
+        )  # (B, N, N): + w^r_{t−1}ᵀ ∂b + ∂fᵀ w^r_{t−1} in one pass over N × N
         g_prev_read = torch.baddbmm(torch.bmm(g_back, L.transpose(1, 2)), g_fwd, L)  # (B, R, N)
         g_mem_r, g_read_keys, g_read_beta = cosine_content_backward(saved_cr, g_content_r)
         g_memory = g_memory + g_mem_r
@@ -139,7 +146,7 @@ class _FusedAccess(torch.autograd.Function):
         g_prec = g_precedence * (1.0 - new_write.sum(-1, keepdim=True))  # (B, 1, N)
         g_ww = g_write + g_precedence - (g_precedence * precedence).sum(-1, keepdim=True)
         g_prev_link, g_prec_l, g_ww_l = link_update_backward(
-            (link, precedence, new_write), g_L.unsqueeze(1))
+            (link, precedence, new_write), g_L.unsqueeze(1), fresh=True)
         g_prec = g_prec + g_prec_l
         g_ww = g_ww + g_ww_l
 

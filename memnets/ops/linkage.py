@@ -37,16 +37,19 @@ def link_update_forward(link: Tensor, prev_precedence: Tensor, write_weights: Te
 
 
 def link_update_backward(
-    saved: tuple[Tensor, Tensor, Tensor], grad: Tensor, needs: tuple[bool, ...] = (True,) * 3
+    saved: tuple[Tensor, Tensor, Tensor], grad: Tensor, needs: tuple[bool, ...] = (True,) * 3,
+    fresh: bool = False,
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """Gradients of :func:`link_update_forward` for (L_{t−1}, p_{t−1}, w_t) from the saved
     inputs and G = ∂L/∂L_t (its diagonal ignored: L_t[i, i] is constant 0):
 
         ∂L_{t−1} = (1 − w_i − w_j) G,   ∂p[j] = Σ_i w[i] G[i, j],
         ∂w[k] = Σ_j G[k, j] p[j] − Σ_j G[k, j] L[k, j] − Σ_i G[i, k] L[i, k]
+
+    ``fresh``: G is the caller's own temporary and may be changed in place (no copy).
     """
     link, prev_precedence, write_weights = saved
-    g = grad.clone()
+    g = grad if fresh else grad.clone()
     g.diagonal(dim1=-2, dim2=-1).zero_()  # the diagonal is constant 0
     w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
     grad_link = grad_p = grad_w = None
