@@ -38,6 +38,13 @@ def inject(readme: Path, blocks: dict[str, str]) -> list[str]:
     return done
 
 
+def first_table(lines: list[str]) -> list[str]:
+    """The first Markdown table among ``lines``: its contiguous run of lines starting "|"."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
     the generated copy table and the benchmark table."""
@@ -45,7 +52,5 @@ def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     for name, file in (("copy", "copy_table.md"), ("bench", "bench.md")):
         path = out / file
         if path.is_file():
-            lines = path.read_text().splitlines()
-            table = [line for line in lines if line.startswith("|")]
-            blocks[name] = "\n".join(table)
+            blocks[name] = "\n".join(first_table(path.read_text().splitlines()))
     return blocks

@@ -311,3 +311,12 @@ def test_compact_babi_keeps_our_columns_and_chosen_published_ones():
 
     display = pd.DataFrame(columns=["LSTM best [P]", "MemN2N (single) best [P]", "ours: memn2n x"])
     assert list(compact_babi(display).columns) == ["MemN2N (single) best [P]", "ours: memn2n x"]
+
+
+def test_readme_takes_the_first_table_of_a_generated_page():
+    """bench.md holds a CPU table, prose, then a GPU table: the README block is the first."""
+    from reports.readme import first_table
+
+    lines = ["# title", "prose", "| a |", "|---|", "| 1 |", "", "more", "| gpu |", "|---|"]
+    assert first_table(lines) == ["| a |", "|---|", "| 1 |"]
+    assert first_table(["no table"]) == []
