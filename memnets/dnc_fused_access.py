@@ -107,16 +107,15 @@ class _FusedAccess(torch.autograd.Function):
             content_w, alloc, mix, memory, new_write, erase, write_vector, link, precedence,
             new_link, directions, new_read, new_memory, *saved_cw, *saved_alloc, *saved_cr,
         )
-        diagnostics = (alloc.unsqueeze(1), modes, gates)
-        ctx.mark_non_differentiable(*diagnostics)
-        ctx.set_materialize_grads(False)  # no zero tensors for the diagnostics' gradients
+        ctx.set_materialize_grads(False)  # no zero tensors for unused outputs (diagnostics)
         outputs = (reads, new_memory, new_usage, new_link, new_precedence, new_read, new_write)
         ctx.shapes = [t.shape for t in outputs]
-        return *outputs, *diagnostics
+        return *outputs, alloc.unsqueeze(1), modes, gates
 
     @staticmethod
     @once_differentiable
     def backward(ctx, *grads):
+        g_alloc_out, g_modes_out, g_gates_out = grads[7:]  # the diagnostics' (usually None)
         (xi, raw, strengths, gates, modes, read_weights, keep, psi, held, usage, prev_write,
          content_w, alloc, mix, memory, new_write, erase, write_vector, link, precedence,
          new_link, directions, new_read, new_memory, *rest) = ctx.saved_tensors
@@ -132,6 +131,8 @@ class _FusedAccess(torch.autograd.Function):
         g_read = torch.baddbmm(g_read, g_reads, new_memory.transpose(1, 2))  # (B, R, N)
         g_memory = torch.baddbmm(g_memory, new_read.transpose(1, 2), g_reads)  # (B, N, W)
         g_modes = torch.matmul(directions, g_read.unsqueeze(-1)).squeeze(-1)  # (B, R, 3)
+        if g_modes_out is not None:
+            g_modes = g_modes + g_modes_out
         g_back, g_content_r, g_fwd = (modes.unsqueeze(-1) * g_read.unsqueeze(2)).unbind(2)
         L = new_link[:, 0]
         g_L = torch.baddbmm(
@@ -158,10 +159,12 @@ class _FusedAccess(torch.autograd.Function):
         g_mix = g_ww * write_gate  # (B, N)
         g_write_gate = (g_ww * mix).sum(-1, keepdim=True)  # (B, 1)
         g_alloc = g_mix * alloc_gate
+        if g_alloc_out is not None:
+            g_alloc = g_alloc + g_alloc_out[:, 0]
         g_alloc_gate = (g_mix * (alloc - content_w[:, 0])).sum(-1, keepdim=True)  # (B, 1)
         g_usage = g_usage + sorted_allocation_backward(saved_alloc, g_alloc, EPS)
         g_old_c, g_write_key, g_write_beta = cosine_content_backward(
-            saved_cw, (g_mix - g_alloc).unsqueeze(1))  # ∂c^w = (1 − g^a) ∂mix
+            saved_cw, (g_mix * (1.0 - alloc_gate)).unsqueeze(1))  # ∂c^w = (1 − g^a) ∂mix
         g_old = g_old + g_old_c
 
         # 1. Usage and retention.
@@ -179,8 +182,8 @@ class _FusedAccess(torch.autograd.Function):
             g_read_keys.reshape(B, -1), g_write_key.reshape(B, -1), g_vector.reshape(B, -1),
             torch.cat([g_read_beta, g_write_beta], 1)
             * -torch.expm1(1.0 - strengths),  # oneplus' = σ(x) = 1 − e^{−softplus(x)}
-            torch.cat([g_erase.reshape(B, -1), g_free, g_alloc_gate, g_write_gate], 1)
-            * gates * (1.0 - gates),
+            (torch.cat([g_erase.reshape(B, -1), g_free, g_alloc_gate, g_write_gate], 1)
+             + (0.0 if g_gates_out is None else g_gates_out)) * gates * (1.0 - gates),
             torch._softmax_backward_data(g_modes, modes, -1, modes.dtype).reshape(B, -1),
         ], dim=1)  # (B, |ξ|)
         if ctx.clip:  # clamp passes the gradient where it left ξ̂ unchanged (|ξ̂| ≤ clip)
@@ -195,6 +198,7 @@ def fused_access(xi: Tensor, memory: Tensor, usage: Tensor, link: Tensor, preced
     """One access step as one node. xi (B, |ξ|) raw (before clip and activations); state
     M (B, N, W), u (B, N), L (B, 1, N, N), p (B, 1, N), w^r (B, R, N), w^w (B, 1, N)
     -> r (B, R, W), M_t, u_t, L_t, p_t, w^r_t, w^w_t, and the diagnostics a_t (B, 1, N),
-    π (B, R, 3), gates (B, W + R + 2) = [e, f, g^a, g^w] (no gradient)."""
+    π (B, R, 3), gates (B, W + R + 2) = [e, f, g^a, g^w] (differentiable too, like the per-op
+    path's; torch.compile of a node with non-differentiable outputs failed on torch 2.11)."""
     return _FusedAccess.apply(xi, memory, usage, link, precedence, read_weights, write_weights,
                               num_reads, clip)

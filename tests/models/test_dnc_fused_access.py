@@ -37,21 +37,21 @@ def test_interface_layout_matches_the_interface_layer():
 
 @pytest.mark.parametrize("R, clip", [(1, None), (3, 1.5)])
 def test_gradcheck(R, clip):
-    """Float64 gradcheck of all seven differentiable outputs; with clip=1.5 some of ξ̂ lies
-    beyond the clip (zero gradient there)."""
+    """Float64 gradcheck of all ten outputs (the diagnostics a_t, π and the gates are
+    differentiable too); with clip=1.5 some of ξ̂ lies beyond the clip (zero gradient there)."""
     torch.manual_seed(R)
     xi = torch.randn(B, sum(interface_sizes(R, W)), **F64) * 1.2
     if clip:
         assert (xi.abs() > clip).any() and (xi.abs() < clip).any()
     inputs = [t.requires_grad_() for t in (xi, *random_state(R, R))]
-    assert torch.autograd.gradcheck(lambda *a: fused_access(*a, R, clip)[:7], inputs, eps=1e-6,
+    assert torch.autograd.gradcheck(lambda *a: fused_access(*a, R, clip), inputs, eps=1e-6,
                                     atol=1e-6)
 
 
 def outputs_and_grads(one_node: bool, xi: torch.Tensor, state: list[torch.Tensor], R: int,
                       clip: float | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Outputs (r, state, diagnostics) of one access step from raw ξ̂ and the gradients of a
-    fixed random weighting of r and the state for ξ̂ and every state tensor: the one node, or
+    fixed random weighting of all of them for ξ̂ and every state tensor: the one node, or
     the per-op path (InterfaceLayer with an identity linear, then MemoryAccess)."""
     inputs = [t.detach().clone().requires_grad_() for t in (xi, *state)]
     if one_node:
@@ -68,7 +68,7 @@ def outputs_and_grads(one_node: bool, xi: torch.Tensor, state: list[torch.Tensor
         new = list(new_state)
         diag = [d.allocation, d.read_modes, d.write_gate, d.allocation_gate, d.free_gates]
     g = torch.Generator().manual_seed(99)
-    loss = sum((t * torch.randn(t.shape, generator=g, **F64)).sum() for t in (reads, *new))
+    loss = sum((t * torch.randn(t.shape, generator=g, **F64)).sum() for t in (reads, *new, *diag))
     loss.backward()
     return [reads, *new, *diag], [t.grad for t in inputs]
 
