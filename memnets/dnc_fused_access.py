@@ -94,9 +94,9 @@ class _FusedAccess(torch.autograd.Function):
         # 4. Read weightings from the three modes, then read.
         content_r, saved_cr = cosine_content_forward(new_memory, read_keys, strengths[:, :R], EPS)
         L = new_link[:, 0]  # (B, N, N)
-        directions = torch.stack(
-            [torch.bmm(read_weights, L), content_r, torch.bmm(read_weights, L.transpose(1, 2))],
-            dim=2,
+        read_t = read_weights.transpose(1, 2)  # (B, N, R)
+        directions = torch.stack(  # f as (L w^rᵀ)ᵀ: a matmul never reads L transposed (slow)
+            [torch.bmm(read_weights, L), content_r, torch.bmm(L, read_t).transpose(1, 2)], dim=2,
         )  # (B, R, 3, N): b, c^r, f
         new_read = (directions * modes.unsqueeze(-1)).sum(2)  # (B, R, N)
         reads = torch.bmm(new_read, new_memory)  # (B, R, W)
@@ -139,7 +139,8 @@ class _FusedAccess(torch.autograd.Function):
             g_link[:, 0], torch.cat([read_weights, g_fwd], 1).transpose(1, 2),
             torch.cat([g_back, read_weights], 1),
         )  # (B, N, N): + w^r_{t−1}ᵀ ∂b + ∂fᵀ w^r_{t−1} in one pass over N × N
-        g_prev_read = torch.baddbmm(torch.bmm(g_back, L.transpose(1, 2)), g_fwd, L)  # (B, R, N)
+        g_prev_read = torch.baddbmm(  # ∂b Lᵀ + ∂f L, the first as (L ∂bᵀ)ᵀ
+            torch.bmm(L, g_back.transpose(1, 2)).transpose(1, 2), g_fwd, L)  # (B, R, N)
         g_mem_r, g_read_keys, g_read_beta = cosine_content_backward(saved_cr, g_content_r)
         g_memory = g_memory + g_mem_r
 

@@ -30,7 +30,8 @@ def link_update_forward(link: Tensor, prev_precedence: Tensor, write_weights: Te
     """
     w_i = write_weights.unsqueeze(-1)  # (B, Hw, N, 1)
     w_j = write_weights.unsqueeze(-2)  # (B, Hw, 1, N)
-    new_link = (1.0 - w_i - w_j) * link
+    new_link = link * (1.0 - w_i)  # (B, Hw, N, N); no (N, N) factor is materialised
+    new_link.addcmul_(link, w_j, value=-1.0)  # − w[j] L[i, j]
     new_link.addcmul_(w_i, prev_precedence.unsqueeze(-2))  # + w[i] p[j]
     new_link.diagonal(dim1=-2, dim2=-1).zero_()
     return new_link
@@ -54,7 +55,8 @@ def link_update_backward(
     w_i, w_j = write_weights.unsqueeze(-1), write_weights.unsqueeze(-2)
     grad_link = grad_p = grad_w = None
     if needs[0]:
-        grad_link = (1.0 - w_i - w_j) * g
+        grad_link = g * (1.0 - w_i)  # (1 − w_i − w_j) G without an (N, N) factor
+        grad_link.addcmul_(g, w_j, value=-1.0)
     if needs[1]:
         grad_p = torch.matmul(w_j, g).squeeze(-2)  # Σ_i w[i] g[i, j]
     if needs[2]:
