@@ -116,10 +116,12 @@ class DNC(RecurrentMemoryNetwork):
     Speed and memory switches, none of which changes the maths (tests hold outputs and
     gradients equal): ``fast_path`` (in the paper's configuration, one write head, cosine,
     sorted allocation, dense link and no extension switches, each step's whole access is one
-    autograd node, :mod:`memnets.dnc_fused_access`; otherwise hand-written backwards for the
-    link update, the one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the
-    cosine content lookup and the sorted allocation; either way the output y_t is applied once
-    per sequence after the step loop; False = the plain-autograd step loop, the reference) and
+    autograd node, :mod:`memnets.dnc_fused_access`, unless ``one_node_access=False`` (faster
+    under ``compile_step`` on a GPU, see ``reports/generated/bench.md``); otherwise
+    hand-written backwards for the link update, the one-head erase/write, which keep no
+    (B, N, N) / (B, N, W) temporaries, the cosine content lookup and the sorted allocation;
+    either way the output y_t is applied once per sequence after the step loop; False = the
+    plain-autograd step loop, the reference) and
     ``checkpoint_every`` k (training only: the step loop runs in chunks of k steps under
     activation checkpointing, keeping only the state between chunks and recomputing each chunk
     in backward; about one extra forward pass for memory that grows as T/k link matrices plus
@@ -150,6 +152,7 @@ class DNC(RecurrentMemoryNetwork):
         dealloc_wipe: bool = False,
         link_sharpness: bool = False,
         fast_path: bool = True,
+        one_node_access: bool = True,
         sparse_link_k: int | None = None,
         checkpoint_every: int | None = None,
         compile_step: bool = False,
@@ -188,8 +191,8 @@ class DNC(RecurrentMemoryNetwork):
         )
         # The paper's configuration runs each access step as one autograd node.
         self.one_node_access = (
-            fast_path and num_writes == 1 and distance == "cosine" and allocation == "sorted"
-            and sparse_link_k is None
+            fast_path and one_node_access and num_writes == 1 and distance == "cosine"
+            and allocation == "sorted" and sparse_link_k is None
             and not (dealloc_wipe or content_masking or link_sharpness)
         )
         if self.one_node_access:  # the fused node unpacks ξ̂ itself: the layouts must agree

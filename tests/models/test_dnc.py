@@ -366,11 +366,13 @@ def _assert_same_outputs_and_gradients(model: DNC, other: DNC) -> Batch:
 
 @pytest.mark.parametrize("options", [dict(), dict(num_writes=2, allocation="softmax",
                                                   link_sharpness=True)])
-@pytest.mark.parametrize("switch", [dict(fast_path=False), dict(checkpoint_every=3)],
-                         ids=["reference_path", "checkpointed"])
+@pytest.mark.parametrize("switch", [dict(fast_path=False), dict(one_node_access=False),
+                                    dict(checkpoint_every=3)],
+                         ids=["reference_path", "per_op_access", "checkpointed"])
 def test_speed_switches_keep_outputs_and_gradients(options, switch):
-    """fast_path (default) vs the plain-autograd reference, and checkpointed chunks of 3 steps
-    (not dividing T=7) vs the plain loop: equal outputs and parameter gradients in float64."""
+    """fast_path (default; in the paper's configuration the one-node access) vs the
+    plain-autograd reference and vs the per-op access, and checkpointed chunks of 3 steps (not
+    dividing T=7) vs the plain loop: equal outputs and parameter gradients in float64."""
     torch.manual_seed(7)
     default = DNC(BITS, **SMALL, **options).double()
     _assert_same_outputs_and_gradients(default, DNC(BITS, **SMALL, **options, **switch).double())

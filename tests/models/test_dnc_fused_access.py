@@ -121,7 +121,7 @@ def test_dnc_takes_the_one_node_path_only_in_the_papers_configuration():
     spec = TaskSpec("features", 6, "bits", 4, 0, 0, "step", ("g",))
     small = dict(memory_size=N, word_size=W, num_reads=2, hidden_size=5)
     assert DNC(spec, **small).one_node_access
-    for other in (dict(fast_path=False), dict(num_writes=2), dict(distance="euclidean"),
-                  dict(allocation="softmax"), dict(sparse_link_k=3), dict(dealloc_wipe=True),
-                  dict(content_masking=True), dict(link_sharpness=True)):
+    for other in (dict(fast_path=False), dict(one_node_access=False), dict(num_writes=2),
+                  dict(distance="euclidean"), dict(allocation="softmax"), dict(sparse_link_k=3),
+                  dict(dealloc_wipe=True), dict(content_masking=True), dict(link_sharpness=True)):
         assert not DNC(spec, **small, **other).one_node_access, other
