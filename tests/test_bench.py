@@ -167,3 +167,22 @@ def test_markdown_table_compares_with_before():
     assert cells[-2:] == ["20.0x", "2.50x"]  # CPU ratio before, CPU speed-up 50/20
     assert "out of memory" in lines[3]
     assert len({line.count("|") for line in lines}) == 1  # every row has every column
+
+
+def test_profile_step_counts_operators_and_the_one_node_access_issues_fewer(capsys):
+    """memnets.profile_step on the tiny shape: a summary line per model, and operator counts
+    (deterministic, not timings) that show the one-node access doing fewer calls per step."""
+    import torch
+
+    from memnets import profile_step
+
+    profile_step.main(["--shapes", "tiny", "--top", "3"])
+    out = capsys.readouterr().out
+    assert "== tiny dnc" in out and "== tiny lstm" in out and "ops_per_seq_step" in out
+    counts = {}
+    for one_node in (True, False):
+        model, _ = build_pair(TINY, {"one_node_access": one_node})
+        summary, _ = profile_step.profile_step(model, make_batch(TINY, torch.device("cpu")),
+                                               torch.device("cpu"))
+        counts[one_node] = summary["ops_per_seq_step"]
+    assert 0 < counts[True] < counts[False]
