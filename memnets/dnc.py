@@ -116,8 +116,9 @@ class DNC(RecurrentMemoryNetwork):
     Speed and memory switches, none of which changes the maths (tests hold outputs and
     gradients equal): ``fast_path`` (in the paper's configuration, one write head, cosine,
     sorted allocation, dense link and no extension switches, each step's whole access is one
-    autograd node, :mod:`memnets.dnc_fused_access`, unless ``one_node_access=False`` (faster
-    under ``compile_step`` on a GPU, see ``reports/generated/bench.md``); otherwise
+    autograd node, :mod:`memnets.dnc_fused_access`, unless ``one_node_access=False`` (the
+    same speed under ``compile_step`` on a CPU, faster on a GPU in one comparison: see
+    ``reports/generated/bench.md``); otherwise
     hand-written backwards for the link update, the one-head erase/write, which keep no
     (B, N, N) / (B, N, W) temporaries, the cosine content lookup and the sorted allocation;
     either way the output y_t is applied once per sequence after the step loop; False = the
