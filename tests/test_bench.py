@@ -186,3 +186,19 @@ def test_profile_step_counts_operators_and_the_one_node_access_issues_fewer(caps
                                                torch.device("cpu"))
         counts[one_node] = summary["ops_per_seq_step"]
     assert 0 < counts[True] < counts[False]
+
+
+def test_bench_ab_builds_equal_weights_and_reports_medians(capsys):
+    """memnets.bench_ab: B differs from A only by its overrides (same weights), and the
+    reported ratios are the medians' quotients (no timing asserted)."""
+    from memnets import bench_ab
+
+    rows = bench_ab.main(["--shapes", "tiny", "--b", "one_node_access=false", "--repeats", "3",
+                          "--warmup", "1"])
+    (r,) = rows
+    assert r["b"] == {"one_node_access": False} and r["a"] == {}
+    assert r["A_ratio"] == pytest.approx(r["A_cpu_ms"] / r["lstm_cpu_ms"])
+    assert r["B_over_A"] == pytest.approx(r["B_cpu_ms"] / r["A_cpu_ms"])
+    assert "B/A" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench_ab.main(["--shapes", "nope", "--b", "x=1"])
