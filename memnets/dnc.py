@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 from memnets.base import RecurrentMemoryNetwork
 from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
 from memnets.dnc_fused_access import fused_access, interface_sizes
-from memnets.layers import CONTROLLERS, compiled_on_first_use
+from memnets.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
 from tasks.spec import TaskSpec
 
 
@@ -223,12 +223,15 @@ class DNC(RecurrentMemoryNetwork):
         state (whose read words r_t feed the output and the next step)."""
         chi = torch.cat([x_t, state.read_words.flatten(1)], dim=-1)  # (B, E + R·W)
         h, controller_state = self.controller(chi, state.controller)  # (B, L·H)
-        if not self.one_node_access:
-            read_words, access_state, diagnostics = self.access(self.interface(h), state.access)
-            return h, DNCState(controller_state, access_state, read_words, diagnostics)
-        read_words, *new_access, alloc, modes, gates = fused_access(
-            self.interface.linear(h), *state.access, self.num_reads, self.clip
-        )  # gates (B, W + R + 2): [e, f, g^a, g^w]
+        with outside_autocast(h):
+            h = h.to(state.read_words.dtype)
+            if not self.one_node_access:
+                read_words, access_state, diagnostics = self.access(self.interface(h),
+                                                                    state.access)
+                return h, DNCState(controller_state, access_state, read_words, diagnostics)
+            read_words, *new_access, alloc, modes, gates = fused_access(
+                self.interface.linear(h), *state.access, self.num_reads, self.clip
+            )  # gates (B, W + R + 2): [e, f, g^a, g^w]
         W, R = self.word_size, self.num_reads
         diagnostics = AccessDiagnostics(alloc, modes, gates[:, -1:], gates[:, -2:-1],
                                         gates[:, W : W + R])

@@ -13,6 +13,14 @@ ENCODINGS = ("auto", "onehot", "embedding", "dense")
 CONTROLLERS = ("lstm", "feedforward")  # controller kinds of the DNC and the NTM
 
 
+def outside_autocast(x: Tensor):
+    """A context with autocast off on ``x``'s device: under mixed precision (e.g.
+    ``trainer.precision=bf16-mixed``) a recurrent memory's access runs in the state's own
+    precision, as its hand-written autograd nodes expect (their backward runs without
+    autocast), and the memory does not round to 16 bits step after step."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def compiled_on_first_use(module: nn.Module, fn, enabled: bool):
     """``fn`` itself, or with ``enabled`` its ``torch.compile``d form (the models'
     ``compile_step``), built on the first call and kept in ``module._compiled_step``: a cache of

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
+from memnets.layers import outside_autocast
 from tasks.spec import TaskSpec
 
 
@@ -68,5 +69,9 @@ class LSTMBaseline(RecurrentMemoryNetwork):
     def scan(self, x: Tensor, role: Tensor, *, trace: bool = False) -> tuple[Tensor, dict]:
         if trace or not self.fused:
             return super().scan(x, role, trace=trace)
-        h, _ = self.lstm(x)  # (B, T, hidden)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with outside_autocast(x):  # oneDNN's fused CPU LSTM has no 16-bit form here
+                h, _ = self.lstm(x.float())  # (B, T, hidden)
+        else:
+            h, _ = self.lstm(x)  # (B, T, hidden)
         return self.readout(h), {}

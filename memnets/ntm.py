@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memnets.base import RecurrentMemoryNetwork
-from memnets.layers import CONTROLLERS, compiled_on_first_use
+from memnets.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
 from memnets.ntm_access import HeadLayer, access
 from memnets.ops.memory import read_memory
 from memnets.ops.shift import shift_index, shift_offsets
@@ -157,17 +157,19 @@ class NTM(RecurrentMemoryNetwork):
     def _access(self, h: Tensor, c: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
         """Controller output h (B, Hc) -> clipped output (B, Hc) and the state after this step's
         write (address M_{t-1}, erase and add) and read (address M_t, read)."""
-        out = h if self.clip_value is None else F.hardtanh(h, -self.clip_value, self.clip_value)
-        write_weights, memory, read_weights, reads = access(
-            state.memory,
-            self.heads(out),
-            state.write_weights,
-            state.read_weights,
-            self.offsets,
-            index=self.shift_index,
-            distance=self.distance,
-            fused=self.fast_path,
-        )
+        with outside_autocast(h):  # the memory in the state's precision under mixed precision
+            h = h.to(state.memory.dtype)
+            out = h if self.clip_value is None else F.hardtanh(h, -self.clip_value, self.clip_value)
+            write_weights, memory, read_weights, reads = access(
+                state.memory,
+                self.heads(out),
+                state.write_weights,
+                state.read_weights,
+                self.offsets,
+                index=self.shift_index,
+                distance=self.distance,
+                fused=self.fast_path,
+            )
         return out, NTMState(h, c, memory, read_weights, write_weights, reads)
 
     def step(self, x_t: Tensor, role_t: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
