@@ -118,11 +118,10 @@ class DNC(RecurrentMemoryNetwork):
     sorted allocation, dense link and no extension switches, each step's whole access is one
     autograd node, :mod:`memnets.dnc_fused_access`, unless ``one_node_access=False`` (the
     same speed under ``compile_step`` on a CPU, faster on a GPU in one comparison: see
-    ``reports/generated/bench.md``); otherwise
-    hand-written backwards for the link update, the one-head erase/write, which keep no
-    (B, N, N) / (B, N, W) temporaries, the cosine content lookup and the sorted allocation;
-    either way the output y_t is applied once per sequence after the step loop; False = the
-    plain-autograd step loop, the reference) and
+    ``reports/generated/bench.md``); otherwise hand-written backwards for the link update, the
+    one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the cosine content
+    lookup and the sorted allocation; either way the output y_t is applied once per sequence
+    after the step loop; False = the plain-autograd step loop, the reference) and
     ``checkpoint_every`` k (training only: the step loop runs in chunks of k steps under
     activation checkpointing, keeping only the state between chunks and recomputing each chunk
     in backward; about one extra forward pass for memory that grows as T/k link matrices plus
