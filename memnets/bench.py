@@ -138,6 +138,24 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     return loss.item()  # synchronises a CUDA device
 
 
+def interleaved_step_times(models, optimizers, batch: Batch, repeats: int, warmup: int
+                           ) -> tuple[list[list[float]], list[list[float]]]:
+    """Training steps of several models taken in turn (so a burst of outside load hits all of
+    them), after ``warmup`` untimed rounds -> per model, wall ms and process-CPU ms per step."""
+    for _ in range(warmup):
+        for m, opt in zip(models, optimizers, strict=True):
+            train_step(m, opt, batch)
+    wall: list[list[float]] = [[] for _ in models]
+    cpu: list[list[float]] = [[] for _ in models]
+    for _ in range(repeats):
+        for m, opt, ms, cms in zip(models, optimizers, wall, cpu, strict=True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            train_step(m, opt, batch)
+            ms.append((time.perf_counter() - t0) * 1e3)
+            cms.append((time.process_time() - c0) * 1e3)
+    return wall, cpu
+
+
 def saved_tensor_mib(model: torch.nn.Module, batch: Batch) -> float:
     """MiB of distinct storages autograd saves for backward in one forward pass (the backward
     runs outside the hook, so what a recomputing backward saves for a moment is not counted)."""
@@ -210,17 +228,7 @@ def run_shape(shape: BenchShape, *, repeats: int = 5, warmup: int = 1, device: s
     batch = make_batch(shape, dev, seed)
     opts = [torch.optim.Adam(m.parameters(), lr=1e-4) for m in (model, lstm)]
     load_before = os.getloadavg()[0]
-    for _ in range(warmup):
-        for m, opt in zip((model, lstm), opts, strict=True):
-            train_step(m, opt, batch)
-    times: tuple[list[float], list[float]] = ([], [])
-    cpu_times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):  # interleaved, so a burst of outside load hits both
-        for m, opt, ms, cpu in zip((model, lstm), opts, times, cpu_times, strict=True):
-            t0, c0 = time.perf_counter(), time.process_time()
-            train_step(m, opt, batch)
-            ms.append((time.perf_counter() - t0) * 1e3)
-            cpu.append((time.process_time() - c0) * 1e3)
+    times, cpu_times = interleaved_step_times((model, lstm), opts, batch, repeats, warmup)
     load_after = os.getloadavg()[0]
     lstm_peak, method = peak_step_mib(lstm, opts[1], batch, dev)
     peak, _ = peak_step_mib(model, opts[0], batch, dev)

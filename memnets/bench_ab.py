@@ -12,32 +12,30 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 from omegaconf import OmegaConf
 
-from memnets.bench import SHAPES, build_pair, make_batch, train_step
+from memnets.bench import SHAPES, build_pair, interleaved_step_times, make_batch
 
 
-def compare(shape_name: str, a: dict, b: dict, repeats: int = 9, warmup: int = 2) -> dict:
-    """CPU-time medians (ms) of A, B and the LSTM over interleaved steps, and the ratios."""
+def build_variants(shape_name: str, a: dict, b: dict):
+    """(model A, model B with B's weights copied from A, the LSTM baseline) for one shape."""
     shape = SHAPES[shape_name]
     torch.manual_seed(0)
     model_a, lstm = build_pair(shape, a)
     model_b, _ = build_pair(shape, {**a, **b})
     model_b.load_state_dict(model_a.state_dict())
-    batch = make_batch(shape, torch.device("cpu"))
-    models = {"A": model_a, "B": model_b, "lstm": lstm}
-    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in models.items()}
-    ms: dict[str, list[float]] = {k: [] for k in models}
-    for i in range(warmup + repeats):
-        for k, m in models.items():
-            t0 = time.process_time()
-            train_step(m, opts[k], batch)
-            if i >= warmup:
-                ms[k].append((time.process_time() - t0) * 1e3)
-    med = {f"{k}_cpu_ms": statistics.median(v) for k, v in ms.items()}
+    return model_a, model_b, lstm
+
+
+def compare(shape_name: str, a: dict, b: dict, repeats: int = 9, warmup: int = 2) -> dict:
+    """CPU-time medians (ms) of A, B and the LSTM over interleaved steps, and the ratios."""
+    models = build_variants(shape_name, a, b)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-4) for m in models]
+    batch = make_batch(SHAPES[shape_name], torch.device("cpu"))
+    _, cpu = interleaved_step_times(models, opts, batch, repeats, warmup)
+    med = {f"{k}_cpu_ms": statistics.median(v) for k, v in zip(("A", "B", "lstm"), cpu, strict=True)}
     return {"shape": shape_name, "a": a, "b": b, "repeats": repeats, **med,
             "A_ratio": med["A_cpu_ms"] / med["lstm_cpu_ms"],
             "B_ratio": med["B_cpu_ms"] / med["lstm_cpu_ms"],

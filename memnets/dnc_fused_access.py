@@ -27,7 +27,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from memnets.ops.allocation import sorted_allocation_backward, sorted_allocation_forward
+from memnets.ops.allocation import (
+    exclusive_cumprod,
+    sorted_allocation_backward,
+    sorted_allocation_forward,
+)
 from memnets.ops.content import cosine_content_backward, cosine_content_forward
 from memnets.ops.linkage import link_update_backward, link_update_forward
 from memnets.ops.memory import erase_write_backward, erase_write_forward
@@ -48,9 +52,8 @@ def _exclusive_products(x: Tensor) -> Tensor:
     x (B, R, N) -> (B, R, N)."""
     if x.shape[1] == 1:
         return torch.ones_like(x)
-    ones = torch.ones_like(x[:, :1])
-    before = torch.cat([ones, x[:, :-1]], dim=1).cumprod(1)  # Π_{s<r}
-    after = torch.cat([x[:, 1:], ones], dim=1).flip(1).cumprod(1).flip(1)  # Π_{s>r}
+    before = exclusive_cumprod(x, dim=1)  # Π_{s<r}
+    after = exclusive_cumprod(x.flip(1), dim=1).flip(1)  # Π_{s>r}
     return before * after
 
 

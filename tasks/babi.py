@@ -91,8 +91,6 @@ class BabiDataModule(L.LightningDataModule):
     """
 
     GRANULARITIES = GRANULARITIES  # what task.granularity=auto chooses from, in this order
-
-
     test_split_names: tuple[str, ...] = ("test",)
 
     def __init__(

@@ -191,7 +191,14 @@ def test_profile_step_counts_operators_and_the_one_node_access_issues_fewer(caps
 def test_bench_ab_builds_equal_weights_and_reports_medians(capsys):
     """memnets.bench_ab: B differs from A only by its overrides (same weights), and the
     reported ratios are the medians' quotients (no timing asserted)."""
+    import torch
+
     from memnets import bench_ab
+
+    model_a, model_b, _ = bench_ab.build_variants("tiny", {}, {"one_node_access": False})
+    assert model_a.one_node_access and not model_b.one_node_access
+    for (name, pa), pb in zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
 
     rows = bench_ab.main(["--shapes", "tiny", "--b", "one_node_access=false", "--repeats", "3",
                           "--warmup", "1"])

@@ -36,10 +36,12 @@ def update_usage(usage: Tensor, prev_write_weights: Tensor, retention: Tensor) -
     return (usage + written - usage * written) * retention
 
 
-def _exclusive_cumprod(x: Tensor) -> Tensor:
-    """[1, x_1, x_1 x_2, ..., x_1…x_{N−1}] along the last axis. x (B, N) -> (B, N)."""
-    shifted = torch.cat([torch.ones_like(x[..., :1]), x[..., :-1]], dim=-1)
-    return torch.cumprod(shifted, dim=-1)
+def exclusive_cumprod(x: Tensor, dim: int = -1) -> Tensor:
+    """[1, x_1, x_1 x_2, ..., x_1…x_{N−1}] along ``dim`` (the product of the entries before
+    each one, without division). Same shape as x."""
+    first = x.narrow(dim, 0, 1)
+    shifted = torch.cat([torch.ones_like(first), x.narrow(dim, 0, x.shape[dim] - 1)], dim=dim)
+    return torch.cumprod(shifted, dim=dim)
 
 
 def _sorted_allocation_terms(usage: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -47,7 +49,7 @@ def _sorted_allocation_terms(usage: Tensor, eps: float) -> tuple[Tensor, Tensor,
     φ (the free list, ascending), P_j = Π_{i<j} x̂_i and â_j = (1 − x̂_j) P_j, each (B, N)."""
     squashed = eps + (1.0 - eps) * usage  # (B, N)
     sorted_usage, free_list = torch.sort(squashed, dim=-1)  # ascending: φ
-    prefix = _exclusive_cumprod(sorted_usage)  # (B, N) P
+    prefix = exclusive_cumprod(sorted_usage)  # (B, N) P
     return sorted_usage, free_list, prefix, (1.0 - sorted_usage) * prefix
 
 
