@@ -6,7 +6,7 @@ softmax for answer prediction. When the validation loss stopped decreasing, the 
 were re-inserted and training recommenced."
 
 The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
-of mutable configuration a model may carry, see :class:`memnets.memn2n.MemN2N`). Softmax comes
+of mutable configuration a model may carry, see :class:`memnets.models.memn2n.MemN2N`). Softmax comes
 back after the first validation whose loss (``monitor``) did not improve on the best so far,
 or at the end of epoch ``max_epochs``, whichever is first. The paper also lowered
 the learning rate during LS (0.005 instead of 0.01); this callback leaves the optimiser alone.

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from memnets.base import MemoryNetwork
+from memnets.models.base import MemoryNetwork
 from memnets.metrics import GroupedErrors, masked_loss
 from tasks.batch import Batch
 

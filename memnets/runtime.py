@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from memnets.base import MemoryNetwork
+from memnets.models.base import MemoryNetwork
 
 
 def wandb_mode() -> str:

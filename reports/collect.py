@@ -85,7 +85,7 @@ def _config_names(group: str) -> dict[str, str]:
 
 
 def choice_name(value: str | None, group: str) -> str:
-    """``dnc`` stays; ``memnets.dnc.DNC`` (older records) becomes ``dnc`` via configs/."""
+    """``dnc`` stays; ``memnets.models.dnc.DNC`` (older records) becomes ``dnc`` via configs/."""
     if not value or "." not in value:
         return value or "unknown"
     return _config_names(group).get(value, value.rsplit(".", 1)[-1].lower())

@@ -9,7 +9,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 
-from memnets.base import check_compatible, choose_granularity
+from memnets.models.base import check_compatible, choose_granularity
 from run import RunError, build
 from tests.conftest import CONFIGS, MODEL_NAMES, REPO, TASK_NAMES, compose_cfg
 
@@ -50,7 +50,7 @@ def test_bad_override_names_the_key():
 
 
 def test_incompatible_pair_fails_at_start_up_saying_what_works(make_cfg, monkeypatch):
-    from memnets import lstm
+    from memnets.models import lstm
 
     monkeypatch.setattr(lstm.LSTMBaseline, "SUPPORTED_GRANULARITIES", frozenset({"sentence"}))
     cfg = make_cfg("model=lstm", "task=copy")
@@ -74,8 +74,8 @@ def test_incompatible_pairs_are_refused_for_real_models():
 
 
 def test_choose_granularity_takes_the_first_offered_that_the_model_reads():
-    from memnets.dnc import DNC
-    from memnets.memn2n import MemN2N
+    from memnets.models.dnc import DNC
+    from memnets.models.memn2n import MemN2N
 
     assert choose_granularity(DNC, ("word", "sentence")) == "word"
     assert choose_granularity(MemN2N, ("word", "sentence")) == "sentence"

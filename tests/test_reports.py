@@ -39,7 +39,7 @@ def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status
         "status": status, "model": model, "task": task, "seed": seed,
         "metrics": metrics or {}, "n_params": 1234, "global_step": steps, "wall_time_s": wall,
         "hardware": {"processor": "x86_64", "cuda": None},
-        "config": {"model": {"_target_": "memnets.dnc.DNC", **(model_cfg or {})},
+        "config": {"model": {"_target_": "memnets.models.dnc.DNC", **(model_cfg or {})},
                    "task": {"seed": seed, **(task_cfg or {})},
                    "optimizer": {"lr": 1e-3}, "trainer": {"max_steps": steps}},
         "metrics_csv": "csv/metrics.csv",
@@ -61,7 +61,7 @@ def test_collect_gives_one_row_per_run_and_metric_with_status_groups_and_config(
     write_run(tmp_path / "outputs", "a", seed=1, model_cfg={"distance": "dot"},
               metrics={"test/error": 0.25, "test/group/len1-10/error": 0.5, "val/error": 0.3})
     write_run(tmp_path / "multirun", "b", status="diverged", metrics={"val/error": "nan"})
-    write_run(tmp_path / "multirun", "c", status="interrupted", model="memnets.ntm.NTM")
+    write_run(tmp_path / "multirun", "c", status="interrupted", model="memnets.models.ntm.NTM")
     (tmp_path / "multirun" / "junk").mkdir()
     df = collect([tmp_path / "outputs", tmp_path / "multirun", tmp_path / "missing"])
     assert len(runs(df)) == 3

@@ -52,7 +52,7 @@ def test_completed_run_writes_results_checkpoint_and_metrics(make_cfg, tmp_path)
     assert saved["metrics"]["test_2x/group/len11-20/error"] >= 0
     assert saved["n_params"] == sum(p.numel() for p in instantiate(
         cfg.model, _partial_=True)(spec=instantiate(cfg.task).spec).parameters())
-    assert saved["config"]["model"]["_target_"] == "memnets.lstm.LSTMBaseline"
+    assert saved["config"]["model"]["_target_"] == "memnets.models.lstm.LSTMBaseline"
     assert saved["model"] == "lstm" and saved["task"] == "copy"
     assert saved["wall_time_s"] > 0 and saved["hardware"]["torch"] == torch.__version__
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
@@ -124,7 +124,7 @@ def test_wandb_logger_works_offline_without_an_account(make_cfg, tmp_path, monke
 
 
 def dnc_extension_overrides() -> list[str]:
-    from memnets.layers import CONTROLLERS
+    from memnets.models.layers import CONTROLLERS
     from memnets.ops.allocation import ALLOCATION_MODES
     from memnets.ops.content import DISTANCES
 

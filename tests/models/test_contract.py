@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra.utils import get_class, instantiate
 
-from memnets.base import MemoryNetwork
+from memnets.models.base import MemoryNetwork
 from tasks.batch import IGNORE_INDEX, Episode, Role, collate
 from tasks.spec import TaskSpec
 from tests.conftest import MODEL_NAMES, compose_cfg

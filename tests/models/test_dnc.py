@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memnets.dnc import DNC, DNCState
-from memnets.dnc_access import DNCInterface, InterfaceLayer, MemoryAccess
+from memnets.models.dnc import DNC, DNCState
+from memnets.models.dnc_access import DNCInterface, InterfaceLayer, MemoryAccess
 from tasks.batch import Batch, Role
 from tasks.spec import TaskSpec
 

@@ -1,13 +1,13 @@
-"""The DNC's one-node access (memnets.dnc_fused_access) against the per-op access and autograd."""
+"""The DNC's one-node access (memnets.models.dnc_fused_access) against the per-op access and autograd."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from memnets.dnc import DNC
-from memnets.dnc_access import AccessState, InterfaceLayer, MemoryAccess
-from memnets.dnc_fused_access import _exclusive_products, fused_access, interface_sizes
+from memnets.models.dnc import DNC
+from memnets.models.dnc_access import AccessState, InterfaceLayer, MemoryAccess
+from memnets.models.dnc_fused_access import _exclusive_products, fused_access, interface_sizes
 from tasks.spec import TaskSpec
 
 B, N, W = 3, 6, 4

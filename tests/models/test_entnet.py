@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from memnets.base import IncompatibleTaskError
-from memnets.entnet import EntNet, EntNetState, attention_readout, entity_gate, entity_update
+from memnets.models.base import IncompatibleTaskError
+from memnets.models.entnet import EntNet, EntNetState, attention_readout, entity_gate, entity_update
 from memnets.ops.position_encoding import position_encoding
 from tasks.batch import Role, collate
 from tasks.spec import TaskSpec

@@ -1,6 +1,6 @@
 import torch
 
-from memnets.lstm import LSTMBaseline
+from memnets.models.lstm import LSTMBaseline
 from tasks.batch import Role
 from tasks.spec import TaskSpec
 

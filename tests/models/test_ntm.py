@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from memnets.ntm import NTM, NTMState
-from memnets.ntm_access import HeadLayer, HeadParams, PackedHeads, access, address, unpack_heads
+from memnets.models.ntm import NTM, NTMState
+from memnets.models.ntm_access import HeadLayer, HeadParams, PackedHeads, access, address, unpack_heads
 from memnets.ops.shift import shift_index, shift_offsets
 from tasks.batch import Batch, Role
 from tasks.spec import TaskSpec

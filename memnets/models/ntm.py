@@ -3,7 +3,7 @@
 A controller (LSTM or feed-forward) reads the step input together with the previous step's read
 words and emits, through one linear layer, the parameters of its read and write heads. Each
 head addresses memory by content (eq. 5-6) and then by location (eq. 7-9); write heads erase
-and add (eq. 3-4), read heads read (eq. 2) (:mod:`memnets.ntm_access`). The step output is a
+and add (eq. 3-4), read heads read (eq. 2) (:mod:`memnets.models.ntm_access`). The step output is a
 linear map of the controller output and the read words of this step.
 
 Order within a step: write heads address M_{t-1} and write M_t; read heads then address and read
@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memnets.base import RecurrentMemoryNetwork
-from memnets.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
-from memnets.ntm_access import HeadLayer, access
+from memnets.models.base import RecurrentMemoryNetwork
+from memnets.models.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
+from memnets.models.ntm_access import HeadLayer, access
 from memnets.ops.memory import read_memory
 from memnets.ops.shift import shift_index, shift_offsets
 from tasks.spec import TaskSpec
@@ -68,7 +68,7 @@ class NTM(RecurrentMemoryNetwork):
             the recurrence). False: the plain-autograd step loop, the reference.
         compile_step: ``torch.compile`` the recurrent part of the step (fast path only; the
             first call compiles for minutes on a CPU).
-        input_encoding, embed_dim, role_input: see :class:`memnets.layers.StepEncoder`.
+        input_encoding, embed_dim, role_input: see :class:`memnets.models.layers.StepEncoder`.
     """
 
     SUPPORTED_GRANULARITIES = frozenset({"step", "word", "sentence"})

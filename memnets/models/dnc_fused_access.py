@@ -3,7 +3,7 @@
 At copy sizes (N = W = 16, batch 16) a DNC step is about a hundred tiny autograd nodes
 (the interface's splits and activations, the read modes' broadcasts, each equation's op), and
 their per-node overhead, not their arithmetic, is the step's cost. :class:`_FusedAccess` runs
-the whole access of :class:`memnets.dnc_access.MemoryAccess`, from the raw interface vector
+the whole access of :class:`memnets.models.dnc_access.MemoryAccess`, from the raw interface vector
 ξ̂_t to the read words r_t, in the paper's order, with the hand-written backward halves of
 :mod:`memnets.ops` chained in reverse, plus the few equations in between written out here:
 
@@ -41,7 +41,7 @@ EPS = 1e-6  # the content lookup's and the allocation's ε (their functions' def
 
 def interface_sizes(num_reads: int, word_size: int) -> tuple[int, int, int, int]:
     """Widths of ξ̂_t's activation groups for one write head, in
-    :class:`memnets.dnc_access.InterfaceLayer`'s layout: linear [k^r, k^w, v], oneplus
+    :class:`memnets.models.dnc_access.InterfaceLayer`'s layout: linear [k^r, k^w, v], oneplus
     [β^r, β^w], sigmoid [e, f, g^a, g^w], softmax [π] (R × 3: backward, content, forward)."""
     R, W = num_reads, word_size
     return R * W + 2 * W, R + 1, W + R + 2, 3 * R

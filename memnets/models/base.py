@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memnets.layers import StepEncoder, reshape_logits
+from memnets.models.layers import StepEncoder, reshape_logits
 from tasks.batch import Batch
 from tasks.spec import TaskSpec
 

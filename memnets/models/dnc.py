@@ -2,7 +2,7 @@
 
 Each step the controller reads χ_t = [x_t; r^1_{t−1}; …; r^R_{t−1}], emits the output part
 ν_t = W_y [h^1_t; …; h^L_t] and the interface ξ_t = W_ξ [h^1_t; …; h^L_t]; the memory access
-(:mod:`memnets.dnc_access`) writes and reads with ξ_t, and the output is
+(:mod:`memnets.models.dnc_access`) writes and reads with ξ_t, and the output is
 y_t = ν_t + W_r [r^1_t; …; r^R_t].
 """
 
@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from memnets.base import RecurrentMemoryNetwork
-from memnets.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
-from memnets.dnc_fused_access import fused_access, interface_sizes
-from memnets.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
+from memnets.models.base import RecurrentMemoryNetwork
+from memnets.models.dnc_access import AccessDiagnostics, AccessState, InterfaceLayer, MemoryAccess
+from memnets.models.dnc_fused_access import fused_access, interface_sizes
+from memnets.models.layers import CONTROLLERS, compiled_on_first_use, outside_autocast
 from tasks.spec import TaskSpec
 
 
@@ -116,7 +116,7 @@ class DNC(RecurrentMemoryNetwork):
     Speed and memory switches, none of which changes the maths (tests hold outputs and
     gradients equal): ``fast_path`` (in the paper's configuration, one write head, cosine,
     sorted allocation, dense link and no extension switches, each step's whole access is one
-    autograd node, :mod:`memnets.dnc_fused_access`, unless ``one_node_access=False`` (the
+    autograd node, :mod:`memnets.models.dnc_fused_access`, unless ``one_node_access=False`` (the
     same speed under ``compile_step`` on a CPU, faster on a GPU in one comparison: see
     ``reports/generated/bench.md``); otherwise hand-written backwards for the link update, the
     one-head erase/write, which keep no (B, N, N) / (B, N, W) temporaries, the cosine content

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memnets.base import RecurrentMemoryNetwork
-from memnets.layers import outside_autocast
+from memnets.models.base import RecurrentMemoryNetwork
+from memnets.models.layers import outside_autocast
 from tasks.spec import TaskSpec
 
 

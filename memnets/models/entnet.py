@@ -25,7 +25,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memnets.base import IncompatibleTaskError, RecurrentMemoryNetwork
+from memnets.models.base import IncompatibleTaskError, RecurrentMemoryNetwork
 from memnets.ops.position_encoding import encode_sentences, position_encoding
 from tasks.batch import PAD_ID, Role
 from tasks.spec import TaskSpec

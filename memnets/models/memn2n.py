@@ -26,8 +26,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from memnets.base import IncompatibleTaskError, MemoryNetwork, ModelOutput
-from memnets.layers import reshape_logits
+from memnets.models.base import IncompatibleTaskError, MemoryNetwork, ModelOutput
+from memnets.models.layers import reshape_logits
 from memnets.ops.position_encoding import encode_sentences, sentence_position_weights
 from tasks.batch import PAD_ID, Batch, Role
 from tasks.spec import TaskSpec
