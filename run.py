@@ -21,9 +21,9 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memnets.models.base import IncompatibleTaskError, check_compatible, choose_granularity
-from memnets.lit_module import DivergedError, MemNetLitModule, count_parameters
-from memnets.results import code_version, hardware_info, write_results
-from memnets.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
+from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
+from memnets.training.results import code_version, hardware_info, write_results
+from memnets.training.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
 
 log = logging.getLogger("memnets")
 register_resolvers()

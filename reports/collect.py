@@ -1,6 +1,6 @@
 """Runs -> one tidy long DataFrame (DESIGN §1.7): one row per run × metric.
 
-Every run folder holds ``results.json`` (:mod:`memnets.results`); its flat metric keys
+Every run folder holds ``results.json`` (:mod:`memnets.training.results`); its flat metric keys
 ``{split}/{metric}`` and ``{split}/group/{name}/{metric}`` become the columns split, group, metric.
 Selected config values ride along as columns (``task.size``, ``model.distance``...), so tables can
 group by any of them. Learning curves come from the Lightning CSV log named in ``metrics_csv``.

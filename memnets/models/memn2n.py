@@ -56,7 +56,7 @@ class MemN2N(MemoryNetwork):
 
     Mutable flag: ``softmax_enabled`` is the one piece of mutable configuration a model may
     carry. Linear start (LS, §4.2) sets it to False for the first epochs so that the memory
-    layers use the raw scores ``p_i = u^kᵀ m_i``; :class:`memnets.linear_start.LinearStart`
+    layers use the raw scores ``p_i = u^kᵀ m_i``; :class:`memnets.training.linear_start.LinearStart`
     flips it back. It changes no parameter and no state.
     """
 

@@ -325,7 +325,7 @@ def test_small_dnc_learns_to_copy():
 
 
 def test_memory_picture_from_a_trace(tmp_path):
-    from reports.memory_plot import plot_memory_trace
+    from memnets.training.memory_plot import plot_memory_trace
 
     model = DNC(BITS, **SMALL)
     batch = episode_batch(BITS, [6, 4, 5], seed=0)

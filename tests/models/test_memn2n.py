@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from memnets.models.base import IncompatibleTaskError
-from memnets.linear_start import LinearStart
+from memnets.training.linear_start import LinearStart
 from memnets.models.memn2n import MemN2N, memory_ages
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
 from tasks.spec import TaskSpec
@@ -390,7 +390,7 @@ def test_linear_start_in_a_real_lightning_fit(tmp_path):
 
     import lightning.pytorch as pl
 
-    from memnets.lit_module import MemNetLitModule
+    from memnets.training.lit_module import MemNetLitModule
 
     gen = torch.Generator().manual_seed(0)
     train = [collate([where_is_story(gen) for _ in range(4)]) for _ in range(3)]

@@ -29,7 +29,7 @@ def hardware_info() -> dict[str, Any]:
 
 def code_version(repo: Path | None = None) -> str | None:
     """The git SHA of the code (with ``-dirty`` for uncommitted changes), or None outside git."""
-    repo = repo or Path(__file__).resolve().parent.parent
+    repo = repo or Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True

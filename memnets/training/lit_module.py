@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from memnets.models.base import MemoryNetwork
-from memnets.metrics import GroupedErrors, masked_loss
+from memnets.training.metrics import GroupedErrors, masked_loss
 from tasks.batch import Batch
 
 

@@ -69,7 +69,7 @@ def save_memory_trace(model: MemoryNetwork, datamodule, run_dir: Path) -> str | 
     torch.save({"aux": aux, "lengths": batch.lengths, "role": batch.role}, Path(run_dir) / "trace.pt")
     if "write_weights" not in aux:
         return None
-    from reports.memory_plot import plot_memory_trace
+    from memnets.training.memory_plot import plot_memory_trace
 
     path = plot_memory_trace(aux, Path(run_dir) / "memory.png", index=0,
                              length=int(batch.lengths[0]), title=type(model).__name__)

@@ -1,6 +1,6 @@
 import torch
 
-from memnets.metrics import GroupedErrors, episode_ids, masked_loss, step_errors
+from memnets.training.metrics import GroupedErrors, episode_ids, masked_loss, step_errors
 from tasks.batch import IGNORE_INDEX
 from tasks.spec import TaskSpec
 
