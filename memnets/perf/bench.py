@@ -1,9 +1,9 @@
 """Training-step speed and peak memory of the memory cores next to a plain ``nn.LSTM`` (issue 7).
 
-    python -m memnets.bench [--shapes copy,babi,babi400,ntm] [--repeats N] [--warmup N]
+    python -m memnets.perf.bench [--shapes copy,babi,babi400,ntm] [--repeats N] [--warmup N]
                             [--device cpu|cuda] [--threads N] [--set key=value ...]
                             [--label NAME] [--json FILE] [--markdown FILE [--before FILE]]
-    python -m memnets.bench --render bench.json --markdown bench.md --before bench_before.json
+    python -m memnets.perf.bench --render bench.json --markdown bench.md --before bench_before.json
 
 A *step* is one full training step on one batch: forward over the whole sequence, a BCE loss on
 every step, backward, and an Adam update. The memory model (built from ``configs/model/<m>.yaml``
@@ -54,7 +54,7 @@ from omegaconf import OmegaConf
 from tasks.batch import Batch, Role
 from tasks.spec import TaskSpec
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "model"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "model"
 MIB = 2**20
 
 
@@ -267,11 +267,11 @@ def environment(dev: torch.device, load_before: float, load_after: float) -> dic
 
 def run_in_subprocess(name: str, args: argparse.Namespace) -> dict:
     """One shape in a fresh interpreter: clean peaks, no allocator state from other shapes."""
-    cmd = [sys.executable, "-m", "memnets.bench", "--worker", name, "--repeats",
+    cmd = [sys.executable, "-m", "memnets.perf.bench", "--worker", name, "--repeats",
            str(args.repeats), "--warmup", str(args.warmup), "--device", args.device,
            "--label", args.label, "--mem-limit-gb", str(args.mem_limit_gb),
            "--threads", str(args.threads), *(x for kv in args.set for x in ("--set", kv))]
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(
                              [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])})
@@ -291,7 +291,7 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="memnets.bench: ms per training step (median \\[min-max]) and peak MiB")
+    table = Table(title="memnets.perf.bench: ms per training step (median \\[min-max]) and peak MiB")
     for col in ("shape", "model", "label", "ms/step", "LSTM ms/step", "ratio", "target",
                 "cpu ratio", "peak MiB", "saved MiB", "mem target", "load"):
         table.add_column(col, justify="left" if col in ("shape", "model", "label") else "right")
@@ -343,7 +343,7 @@ def markdown_table(rows: list[dict], before: list[dict] | None = None) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m memnets.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m memnets.perf.bench", description=__doc__.split("\n")[0])
     p.add_argument("--shapes", default=",".join(DEFAULT_SHAPES),
                    help=f"comma-separated, from {sorted(SHAPES)}")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per model (median)")

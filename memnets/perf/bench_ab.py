@@ -1,4 +1,4 @@
-"""Two variants of a memory model in one process: ``python -m memnets.bench_ab
+"""Two variants of a memory model in one process: ``python -m memnets.perf.bench_ab
 [--shapes copy] --b KEY=VALUE [--b ...] [--set KEY=VALUE ...] [--repeats 9]``.
 
 Variant A is the shape's model with the ``--set`` overrides, variant B the same plus the
@@ -16,7 +16,7 @@ import statistics
 import torch
 from omegaconf import OmegaConf
 
-from memnets.bench import SHAPES, build_pair, interleaved_step_times, make_batch
+from memnets.perf.bench import SHAPES, build_pair, interleaved_step_times, make_batch
 
 
 def build_variants(shape_name: str, a: dict, b: dict):
@@ -43,7 +43,7 @@ def compare(shape_name: str, a: dict, b: dict, repeats: int = 9, warmup: int = 2
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    p = argparse.ArgumentParser(prog="python -m memnets.bench_ab", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m memnets.perf.bench_ab", description=__doc__)
     p.add_argument("--shapes", default="copy", help=f"comma-separated, from {sorted(SHAPES)}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="A and B")
     p.add_argument("--b", action="append", required=True, metavar="KEY=VALUE", help="B only")

@@ -1,7 +1,7 @@
-"""Where a benchmark step's time goes: ``python -m memnets.profile_step [--shapes copy,babi]
+"""Where a benchmark step's time goes: ``python -m memnets.perf.profile_step [--shapes copy,babi]
 [--device cpu|cuda] [--set key=value ...] [--top 12]``.
 
-For each shape of :mod:`memnets.bench`, one profiled training step (after two untimed ones) of
+For each shape of :mod:`memnets.perf.bench`, one profiled training step (after two untimed ones) of
 the memory model and of its ``nn.LSTM`` baseline: wall time, operator calls per sequence step
 and, on CUDA, the device's busy time and kernel launches per sequence step (busy ≪ wall means
 launch- or host-bound), then the model's top operators. The numbers for the "what limits the
@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.profiler import ProfilerActivity, profile
 
-from memnets.bench import SHAPES, build_pair, make_batch, train_step
+from memnets.perf.bench import SHAPES, build_pair, make_batch, train_step
 
 
 def profile_step(model: torch.nn.Module, batch, device: torch.device):
@@ -43,12 +43,12 @@ def profile_step(model: torch.nn.Module, batch, device: torch.device):
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m memnets.profile_step", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m memnets.perf.profile_step", description=__doc__)
     p.add_argument("--shapes", default="copy,babi", help=f"comma-separated, from {sorted(SHAPES)}")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="model override, as for memnets.bench")
+                   help="model override, as for memnets.perf.bench")
     p.add_argument("--top", type=int, default=12, help="operators listed per model")
     args = p.parse_args(argv)
     unknown = [s for s in args.shapes.split(",") if s not in SHAPES]

@@ -1,4 +1,4 @@
-"""memnets.bench: the shapes issue 7 asks for, the JSON schema, and the ratio arithmetic.
+"""memnets.perf.bench: the shapes issue 7 asks for, the JSON schema, and the ratio arithmetic.
 
 No timing assertions: timings only have to exist and be positive; every number checked here is
 either set by the code (sizes, schema) or computed from given timings (medians, ratios).
@@ -12,8 +12,8 @@ import math
 import pytest
 from torch import nn
 
-from memnets import bench
-from memnets.bench import SHAPES, BenchShape, build_pair, make_batch, run_shape, summarise
+from memnets.perf import bench
+from memnets.perf.bench import SHAPES, BenchShape, build_pair, make_batch, run_shape, summarise
 
 TINY = SHAPES["tiny"]
 
@@ -170,11 +170,11 @@ def test_markdown_table_compares_with_before():
 
 
 def test_profile_step_counts_operators_and_the_one_node_access_issues_fewer(capsys):
-    """memnets.profile_step on the tiny shape: a summary line per model, and operator counts
+    """memnets.perf.profile_step on the tiny shape: a summary line per model, and operator counts
     (deterministic, not timings) that show the one-node access doing fewer calls per step."""
     import torch
 
-    from memnets import profile_step
+    from memnets.perf import profile_step
 
     profile_step.main(["--shapes", "tiny", "--top", "3"])
     out = capsys.readouterr().out
@@ -189,11 +189,11 @@ def test_profile_step_counts_operators_and_the_one_node_access_issues_fewer(caps
 
 
 def test_bench_ab_builds_equal_weights_and_reports_medians(capsys):
-    """memnets.bench_ab: B differs from A only by its overrides (same weights), and the
+    """memnets.perf.bench_ab: B differs from A only by its overrides (same weights), and the
     reported ratios are the medians' quotients (no timing asserted)."""
     import torch
 
-    from memnets import bench_ab
+    from memnets.perf import bench_ab
 
     model_a, model_b, _ = bench_ab.build_variants("tiny", {}, {"one_node_access": False})
     assert model_a.one_node_access and not model_b.one_node_access
