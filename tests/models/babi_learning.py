@@ -30,8 +30,8 @@ def babi_task1_test_error(
     Adam at ``lr``, batches of ``batch_size`` stories, cross-entropy over answer steps, gradient
     norm clipped at 40 (both papers' value), seed 0 for the model and the batch order.
     """
-    from tasks.babi import BabiDataModule
-    from tests.tasks.conftest import HOW_TO_GET, _find_babi_dir
+    from tasks.babi.datamodule import BabiDataModule
+    from tests.tasks.babi.conftest import HOW_TO_GET, _find_babi_dir
 
     data_dir = _find_babi_dir()
     if data_dir is None:

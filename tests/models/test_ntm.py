@@ -358,7 +358,7 @@ def test_compiled_step_keeps_outputs_and_gradients():
 def test_ntm_learns_short_copies():
     """Copy of 1-4 four-bit vectors: the bit error falls from chance to ~0 within 800 updates
     (typically 500-600 here; about a minute on a busy 2-core CPU)."""
-    from tasks.copy import CopyDataModule
+    from tasks.algorithmic.copy import CopyDataModule
 
     torch.manual_seed(0)
     dm = CopyDataModule(

@@ -3,7 +3,7 @@
 import torch
 
 from tasks.batch import Role, validate_batch
-from tasks.priority_sort import PrioritySortDataModule, make_episode
+from tasks.algorithmic.priority_sort import PrioritySortDataModule, make_episode
 
 
 def test_answer_is_top_vectors_by_priority():

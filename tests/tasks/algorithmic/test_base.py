@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.algorithmic import (
+from tasks.algorithmic.base import (
     AlgorithmicDataModule,
     NumpySeed,
     SeededEpisodes,
@@ -15,10 +15,10 @@ from tasks.algorithmic import (
     length_bucket,
     length_bucket_names,
 )
-from tasks.associative_recall import AssociativeRecallDataModule
+from tasks.algorithmic.associative_recall import AssociativeRecallDataModule
 from tasks.batch import Episode, Role, validate_batch
-from tasks.copy import CopyDataModule
-from tasks.priority_sort import PrioritySortDataModule
+from tasks.algorithmic.copy import CopyDataModule
+from tasks.algorithmic.priority_sort import PrioritySortDataModule
 
 SIZES = dict(train_size=24, val_size=8, test_size=16, batch_size=8)
 
@@ -163,4 +163,4 @@ def test_every_bits_task_refuses_zero_bits_naming_the_key(module):
 
     file, cls = module.split(".")
     with pytest.raises(ValueError, match="task.bits must be >= 1"):
-        getattr(importlib.import_module(f"tasks.{file}"), cls)(bits=0)
+        getattr(importlib.import_module(f"tasks.algorithmic.{file}"), cls)(bits=0)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks import babi_source
-from tasks.babi import BabiDataModule
-from tasks.babi_parse import task_file
-from tasks.babi_source import (
+from tasks.babi import source as babi_source
+from tasks.babi.datamodule import BabiDataModule
+from tasks.babi.parse import task_file
+from tasks.babi.source import (
     BabiChecksumError,
     BabiDataError,
     BabiSource,

@@ -18,7 +18,7 @@ from functools import partial
 
 import torch
 
-from tasks.algorithmic import (
+from tasks.algorithmic.base import (
     AlgorithmicDataModule,
     SeededEpisodes,
     TorchSeed,

@@ -1,6 +1,6 @@
 """bAbI QA tasks v1.2 (Weston et al. 2015, arXiv:1502.05698) as one Lightning data module.
 
-One parse (:mod:`tasks.babi_parse`), two granularities (:mod:`tasks.babi_encode`):
+One parse (:mod:`tasks.babi.parse`), two granularities (:mod:`tasks.babi.encode`):
 ``granularity="word"`` is the DNC paper protocol (Graves et al. 2016, Methods), one word per step
 with '-' answer steps; ``granularity="sentence"`` gives MemN2N/EntNet one sentence per step and
 one answer step per question. One episode is one whole story with all its questions.
@@ -20,7 +20,7 @@ The vocabulary (PAD first, then sorted) is built from every file of the 20 tasks
 data (``en`` and ``en-10k``, train and test), so it does not depend on ``size`` or ``tasks``; it is
 saved with checkpoints (``state_dict``) and checked on load. Parsed tensors are cached under
 ``cache_dir`` (default ``$MEMNETS_CACHE`` or ``~/.cache/memnets``) keyed by file content and
-settings. Batches group stories of similar length (:mod:`tasks.babi_batching`). DDP: each rank
+settings. Batches group stories of similar length (:mod:`tasks.babi.batching`). DDP: each rank
 reads its own shard, taken from the initialised ``torch.distributed`` group when the loaders are
 built, so ``Trainer(use_distributed_sampler=False)`` is right; with the default ``True`` Lightning
 swaps its own DistributedSampler into the batch sampler instead, which shards the same way.
@@ -40,8 +40,8 @@ import lightning.pytorch as L
 import torch
 from torch.utils.data import DataLoader
 
-from tasks.babi_batching import BucketBatchSampler, make_sampler
-from tasks.babi_encode import (
+from tasks.babi.batching import BucketBatchSampler, make_sampler
+from tasks.babi.encode import (
     ENCODING_VERSION,
     GRANULARITIES,
     BabiStories,
@@ -54,8 +54,8 @@ from tasks.babi_encode import (
     select_stories,
     sentence_width,
 )
-from tasks.babi_parse import SIZE_FOLDERS, TASK_NAMES, Story, parse_stories, task_file
-from tasks.babi_source import ARCHIVE_ROOT, CANONICAL_URL, BabiDataError, open_source
+from tasks.babi.parse import SIZE_FOLDERS, TASK_NAMES, Story, parse_stories, task_file
+from tasks.babi.source import ARCHIVE_ROOT, CANONICAL_URL, BabiDataError, open_source
 from tasks.batch import collate
 from tasks.spec import TaskSpec
 

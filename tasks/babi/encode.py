@@ -1,4 +1,4 @@
-"""From parsed bAbI stories to step tensors, in the two granularities of :mod:`tasks.babi`.
+"""From parsed bAbI stories to step tensors, in the two granularities of :mod:`tasks.babi.datamodule`.
 
 - ``word`` (DNC paper, Graves et al. 2016, Methods "bAbI task descriptions"): one token per step.
   Story words (with '.') are INPUT steps, question words (with '?') QUERY steps, then one '-' step
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from tasks.babi_parse import (
+from tasks.babi.parse import (
     ANSWER_MARK,
     QMARK,
     STOP,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tasks.babi_encode import (
+from tasks.babi.encode import (
     PAD_TOKEN,
     BabiStories,
     build_vocabulary,
@@ -14,7 +14,7 @@ from tasks.babi_encode import (
     select_stories,
     sentence_width,
 )
-from tasks.babi_parse import parse_stories
+from tasks.babi.parse import parse_stories
 from tasks.batch import IGNORE_INDEX, PAD_ID, Role, collate, validate_batch
 from tasks.spec import TaskSpec
 
@@ -135,7 +135,7 @@ def test_cache_returns_the_same_tensors_and_is_keyed_by_content(tmp_path):
 
 
 def test_damaged_cache_entries_are_rebuilt(tiny_babi, tmp_path):
-    from tasks.babi import BabiDataModule
+    from tasks.babi.datamodule import BabiDataModule
 
     first = BabiDataModule(tiny_babi, size="1k", tasks=[1, 19], cache_dir=tmp_path)
     first.setup("fit")

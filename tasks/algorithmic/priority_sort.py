@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from tasks.algorithmic import (
+from tasks.algorithmic.base import (
     AlgorithmicDataModule,
     NumpySeed,
     SeededEpisodes,

@@ -8,7 +8,7 @@ The format, one entry per line::
 The id restarts at 1 at the start of each story and otherwise counts up by one. Answers of
 tasks 8 (lists/sets) and 19 (path finding) may be comma lists such as ``n,w``.
 
-Both granularities of :mod:`tasks.babi` start from :func:`parse_stories`; a malformed line raises
+Both granularities of :mod:`tasks.babi.datamodule` start from :func:`parse_stories`; a malformed line raises
 :class:`BabiFormatError` naming the file, the line number and what was expected.
 """
 

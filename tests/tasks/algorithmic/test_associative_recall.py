@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.associative_recall import AssociativeRecallDataModule, make_episode
+from tasks.algorithmic.associative_recall import AssociativeRecallDataModule, make_episode
 from tasks.batch import Role, validate_batch
 
 BITS, L = 5, 3

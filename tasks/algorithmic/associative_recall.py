@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from tasks.algorithmic import AlgorithmicDataModule, NumpySeed, SeededEpisodes, bits_spec, check_bits
+from tasks.algorithmic.base import AlgorithmicDataModule, NumpySeed, SeededEpisodes, bits_spec, check_bits
 from tasks.batch import Episode, Role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.babi_parse import (
+from tasks.babi.parse import (
     BabiFormatError,
     Question,
     Statement,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.babi import BabiDataModule
-from tasks.babi_batching import BucketBatchSampler, padding_fraction
-from tasks.babi_encode import BabiVocabularyError
-from tasks.babi_parse import TASK_NAMES, BabiFormatError, Question, parse_stories, task_file
-from tasks.babi_source import BabiDataError
+from tasks.babi.datamodule import BabiDataModule
+from tasks.babi.batching import BucketBatchSampler, padding_fraction
+from tasks.babi.encode import BabiVocabularyError
+from tasks.babi.parse import TASK_NAMES, BabiFormatError, Question, parse_stories, task_file
+from tasks.babi.source import BabiDataError
 from tasks.batch import IGNORE_INDEX, PAD_ID, Role, validate_batch
 
 pytestmark = pytest.mark.needs_data

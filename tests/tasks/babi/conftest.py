@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOW_TO_GET = (
     "bAbI data not found: set MEMNETS_BABI_DIR to a folder holding tasks_1-20_v1-2/ (or to "
     "tasks_1-20_v1-2.tar.gz from http://www.thespermwhale.com/jaseweston/babi/), or put it at "
@@ -57,7 +57,7 @@ def babi_10k_word(babi_dir: Path):
 
     Uses the normal content-keyed cache (``$MEMNETS_CACHE`` or ``~/.cache/memnets``), so only
     the first run pays for parsing."""
-    from tasks.babi import BabiDataModule
+    from tasks.babi.datamodule import BabiDataModule
 
     dm = BabiDataModule(babi_dir, size="10k", granularity="word", fallback_to_1k=True, cache_dir=None)
     dm.setup("fit")
@@ -66,7 +66,7 @@ def babi_10k_word(babi_dir: Path):
 
 @pytest.fixture(scope="session")
 def babi_10k_sentence(babi_dir: Path):
-    from tasks.babi import BabiDataModule
+    from tasks.babi.datamodule import BabiDataModule
 
     dm = BabiDataModule(babi_dir, size="10k", granularity="sentence", fallback_to_1k=True)
     dm.setup("fit")
