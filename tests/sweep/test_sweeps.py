@@ -10,17 +10,17 @@ import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from sweeps.expand import (
+from memnets.sweep.expand import (
     SweepError,
     expand,
     load_sweep,
     render_value,
     to_overrides,
 )
-from sweeps.runner import already_done, plan
-from sweeps.validate import sweep_files, validate_file
+from memnets.sweep.runner import already_done, plan
+from memnets.sweep.validate import sweep_files, validate_file
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SWEEP_FILES = sweep_files()
 COMMAND = ["${env}", "python", "${program}", "${args_no_hyphens}"]
 
@@ -143,3 +143,16 @@ def test_validate_catches_a_missing_config_option(tmp_path):
     path = write_sweep(tmp_path, {"model": {"values": ["dnc", "no_such_model"]}})
     problems = validate_file(path)
     assert len(problems) == 1 and "no_such_model" in problems[0]
+
+
+def test_installing_memnets_adds_no_top_level_sweeps_package(tmp_path):
+    """W&B's local sweep controller imports a package named ``sweeps``; ours must not shadow it."""
+    import subprocess
+    import sys
+
+    probe = ("import importlib.util; s = importlib.util.find_spec('sweeps'); "
+             "print(s and (s.origin, list(s.submodule_search_locations or [])))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    assert str(REPO) not in out, out
+    assert not list((REPO / "sweeps").glob("*.py")), "sweeps/ holds W&B sweep YAML files only"

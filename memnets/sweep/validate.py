@@ -1,11 +1,11 @@
-"""Check sweep files against the real configs: ``python -m sweeps --validate``.
+"""Check sweep files against the real configs: ``python -m memnets.sweep --validate``.
 
 A sweep key that a config no longer has (a renamed hyper-parameter) would otherwise fail only when
 the agent starts the run, hours into a sweep. For each combination of config-group values
 (``model=``, ``task=``, ``experiment=``) the config is composed through Hydra's compose API as
 ``run.py`` composes it; every other parameter value is then applied the way Hydra applies a
 command-line override (its override grammar, then ``OmegaConf.update`` in struct mode) and checked
-to arrive as written, in the local rendering (:func:`sweeps.expand.render_value`) and in the one
+to arrive as written, in the local rendering (:func:`memnets.sweep.expand.render_value`) and in the one
 ``wandb agent`` uses (``f"{key}={value}"``: ``True``, ``[1]``). Because the YAML configs have no
 schema, a value must also be of the kind of the config's own value (a string for an int field
 would compose and fail only in the run). Finally the first run is composed in full.
@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from sweeps.expand import (
+from memnets.sweep.expand import (
     COMMAND,
     Sweep,
     SweepError,
@@ -36,9 +36,9 @@ from sweeps.expand import (
     to_overrides,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
-SWEEPS = Path(__file__).resolve().parent
+SWEEPS = REPO / "sweeps"
 PROGRAM = "run.py"
 # Sections resolved after composing, so a broken interpolation shows up too (not logger: its
 # resolvers look at W&B credentials).

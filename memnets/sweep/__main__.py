@@ -1,5 +1,5 @@
-"""``python -m sweeps sweeps/<file>.yaml [--dry-run] [--max-runs N] [--extra key=value ...]``
-and ``python -m sweeps --validate [files...]``."""
+"""``python -m memnets.sweep sweeps/<file>.yaml [--dry-run] [--max-runs N] [--extra key=value ...]``
+and ``python -m memnets.sweep --validate [files...]``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from sweeps.expand import SweepError, expand, load_sweep
+from memnets.sweep.expand import SweepError, expand, load_sweep
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sweeps", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m memnets.sweep", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", type=Path, help="sweep YAML file(s)")
     p.add_argument("--validate", action="store_true",
@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main_validate(files: list[Path], console: Console) -> int:
-    from sweeps.validate import sweep_files, validate
+    from memnets.sweep.validate import sweep_files, validate
 
     files = files or sweep_files()
     if not files:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.files:
         console.print("give a sweep file (e.g. sweeps/copy_dnc_distance.yaml) or --validate")
         return 2
-    from sweeps.runner import plan, run_all
+    from memnets.sweep.runner import plan, run_all
 
     total_bad = 0
     for path in args.files:

@@ -19,9 +19,9 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sweeps.expand import Sweep, describe, render_value
+from memnets.sweep.expand import Sweep, describe, render_value
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOCAL_LOGGER = "csv"
 # run.py's exit codes (run.py main): 2 bad inputs, 3 diverged (a result), 130 interrupted.
 EXIT_DIVERGED, EXIT_INTERRUPTED = 3, 130
