@@ -1,1 +1,2 @@
-"""Algorithmic tasks on bit vectors: copy, repeat copy, associative recall, priority sort (one shared base)."""
+"""Algorithmic tasks on bit vectors: copy, repeat copy, associative recall, priority sort
+(one shared base)."""

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from memnets.models.base import IncompatibleTaskError
-from memnets.training.linear_start import LinearStart
 from memnets.models.memn2n import MemN2N, memory_ages
+from memnets.training.linear_start import LinearStart
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
 from tasks.spec import TaskSpec
 from tests.models.babi_learning import answer_step, babi_task1_test_error

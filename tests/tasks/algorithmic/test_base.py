@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tasks.algorithmic.associative_recall import AssociativeRecallDataModule
 from tasks.algorithmic.base import (
     AlgorithmicDataModule,
     NumpySeed,
@@ -15,10 +16,9 @@ from tasks.algorithmic.base import (
     length_bucket,
     length_bucket_names,
 )
-from tasks.algorithmic.associative_recall import AssociativeRecallDataModule
-from tasks.batch import Episode, Role, validate_batch
 from tasks.algorithmic.copy import CopyDataModule
 from tasks.algorithmic.priority_sort import PrioritySortDataModule
+from tasks.batch import Episode, Role, validate_batch
 
 SIZES = dict(train_size=24, val_size=8, test_size=16, batch_size=8)
 

@@ -1,7 +1,7 @@
 import torch
 
-from tasks.batch import Role, validate_batch
 from tasks.algorithmic.copy import CopyDataModule
+from tasks.batch import Role, validate_batch
 
 
 def test_answer_phase_repeats_the_input_vectors():

@@ -2,8 +2,8 @@
 
 import torch
 
-from tasks.batch import Role, validate_batch
 from tasks.algorithmic.priority_sort import PrioritySortDataModule, make_episode
+from tasks.batch import Role, validate_batch
 
 
 def test_answer_is_top_vectors_by_priority():

@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import BatchSampler, DistributedSampler
 
 from tasks.babi import batching as babi_batching
-from tasks.babi.datamodule import BabiDataModule
 from tasks.babi.batching import BucketBatchSampler, make_sampler, padding_fraction
+from tasks.babi.datamodule import BabiDataModule
 from tasks.batch import validate_batch
 
 LENGTHS = torch.tensor([5, 90, 7, 50, 6, 88, 52, 8, 91, 49, 3])  # (n=11,) awkward, not sorted

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.babi.datamodule import BabiDataModule
 from tasks.babi.batching import BucketBatchSampler, padding_fraction
+from tasks.babi.datamodule import BabiDataModule
 from tasks.babi.encode import BabiVocabularyError
 from tasks.babi.parse import TASK_NAMES, BabiFormatError, Question, parse_stories, task_file
 from tasks.babi.source import BabiDataError
