@@ -7,9 +7,11 @@ The rest lives here:
   any index is reproducible on its own, whatever the worker or the order it is read in.
   ``generator`` is :class:`NumpySeed` (seed sequence ``(seed, split_id, i)``) or
   :class:`TorchSeed` (``torch.Generator`` seeded with ``seed * 1_000_003 + i``).
-- :class:`AlgorithmicDataModule`: the splits. ``train``, ``val`` and ``test`` draw the task's
-  size parameter (sequence length, item count) from the training range; each ``test_<f>x`` draws
-  it from ``(previous max, f * max]``, longer than anything seen in training, so length
+- :class:`AlgorithmicDataModule`: the splits. ``train`` draws the task's size parameter
+  (sequence length, item count) from the training range, ``val`` and ``test`` from the evaluation
+  range (the same, unless training is restricted, e.g. copy at a fixed length, so that every
+  variant of a task is tested on the same lengths); each ``test_<f>x`` draws it from
+  ``(previous max, f * max]``, longer than anything seen in training, so length
   generalisation is measured on every run. Split ``k`` of ``(train, val, test, test_<f>x...)``
   has ``split_id`` ``k``.
 - :func:`length_bucket` / :func:`length_bucket_names`: ``group`` as a length bucket, bucket
@@ -115,8 +117,9 @@ def bits_spec(input_width: int, target_width: int, group_names: tuple[str, ...])
 class AlgorithmicDataModule(pl.LightningDataModule):
     """Splits and loaders of an algorithmic task; subclasses set ``spec`` and ``make_dataset``.
 
-    ``train_range`` is the training range of the task's size parameter; ``split_ranges`` maps
-    every split to its range, ``test_split_names`` lists ``test`` then ``test_<f>x`` by
+    ``train_range`` is the training range of the task's size parameter, ``eval_range`` (default:
+    the training range) the range of ``val`` and ``test``; ``split_ranges`` maps every split to
+    its range, ``test_split_names`` lists ``test`` then ``test_<f>x`` by
     increasing ``f``. ``split_label`` names the task in error messages.
     """
 
@@ -133,6 +136,7 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         batch_size: int,
         seed: int,
         num_workers: int,
+        eval_range: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         factors = sorted(int(f) for f in ood_factors)
@@ -141,8 +145,9 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
         self.train_range = train_range
-        self.split_ranges = {s: train_range for s in ("train", "val", "test")}
-        prev = train_range[1]
+        eval_range = eval_range or train_range
+        self.split_ranges = {"train": train_range, "val": eval_range, "test": eval_range}
+        prev = max(train_range[1], eval_range[1])
         for f in factors:
             self.split_ranges[f"test_{f}x"] = (prev + 1, f * train_range[1])
             prev = f * train_range[1]

@@ -5,8 +5,13 @@ answer phase (role ANSWER, blank input) whose targets are the vectors again. Rep
 input channel holding the repeat count ``r`` (scaled by ``1/max_repeats``), answers the sequence
 ``r`` times and then raises an end-marker target channel on one last step.
 
-Lengths are drawn in ``[min_length, max_length]`` (``variable_length=false`` fixes them at
-``max_length``). Every run also tests at longer lengths (``ood_factors``, e.g. 2x and 4x the
+Multi-copy (``sequences=k > 1``) chains ``k`` copy episodes, each with its own length, in one
+episode: with fewer memory slots than items in total, a DNC must free what it has read and
+reuse it (the set-up of Graves et al. 2016, Extended Data Fig. 1).
+
+Training lengths are drawn in ``[min_length, max_length]`` (``variable_length=false`` fixes them
+at ``max_length``); validation and the in-range test always draw from ``[min_length,
+max_length]``, so fixed- and variable-length training are tested on the same lengths. Every run also tests at longer lengths (``ood_factors``, e.g. 2x and 4x the
 longest training length), so length generalisation is measured each time. ``group`` is the length
 bucket: bucket k holds lengths in ``(k*max_length, (k+1)*max_length]``.
 """
@@ -67,6 +72,17 @@ def repeat_copy_episode(
     return Episode(inputs, role, target, role == Role.ANSWER, group)
 
 
+def chain_episodes(episodes: Sequence[Episode], group: int) -> Episode:
+    """Several episodes one after another as one episode (each keeps its roles and targets)."""
+    return Episode(
+        torch.cat([e.inputs for e in episodes]),
+        torch.cat([e.role for e in episodes]),
+        torch.cat([e.target for e in episodes]),
+        torch.cat([e.target_mask for e in episodes]),
+        group,
+    )
+
+
 def sample_episode(
     g: torch.Generator,
     *,
@@ -75,8 +91,15 @@ def sample_episode(
     repeats: tuple[int, int] | None,
     max_repeats: int,
     bucket_width: int,
+    sequences: int = 1,
 ) -> Episode:
-    """One copy (``repeats=None``) or repeat-copy episode drawn from ``g``."""
+    """One copy (``repeats=None``) or repeat-copy episode drawn from ``g``; with ``sequences=k``,
+    ``k`` copy episodes chained (group: the bucket of the longest)."""
+    if sequences > 1:
+        parts = [sample_episode(g, bits=bits, lengths=lengths, repeats=repeats,
+                                max_repeats=max_repeats, bucket_width=bucket_width)
+                 for _ in range(sequences)]
+        return chain_episodes(parts, group=max(p.group for p in parts))
     n = int(torch.randint(lengths[0], lengths[1] + 1, (1,), generator=g))
     vectors = torch.randint(0, 2, (n, bits), generator=g).float()  # (n, bits)
     if repeats is None:
@@ -98,12 +121,13 @@ class CopyDataset(SeededEpisodes):
         repeats: tuple[int, int] | None,
         max_repeats: int,
         bucket_width: int,
+        sequences: int = 1,
     ) -> None:
         if not 1 <= lengths[0] <= lengths[1]:
             raise ValueError(f"copy lengths must satisfy 1 <= min <= max, got {lengths}")
         sample = partial(
             sample_episode, bits=bits, lengths=lengths, repeats=repeats,
-            max_repeats=max_repeats, bucket_width=bucket_width,
+            max_repeats=max_repeats, bucket_width=bucket_width, sequences=sequences,
         )
         super().__init__(size, sample, TorchSeed(seed))
 
@@ -111,8 +135,9 @@ class CopyDataset(SeededEpisodes):
 class CopyDataModule(AlgorithmicDataModule):
     """Copy / repeat-copy with in-range and longer test splits.
 
-    Test splits: ``test`` (training lengths) and ``test_{f}x`` for each ``f`` in ``ood_factors``
-    (lengths in ``(prev_max, f * max_length]``).
+    Test splits: ``test`` (lengths ``[min_length, max_length]``) and ``test_{f}x`` for each ``f``
+    in ``ood_factors`` (lengths in ``(prev_max, f * max_length]``). ``sequences`` > 1 chains that
+    many copy episodes into one (multi-copy).
     """
 
     split_label = "copy"
@@ -133,11 +158,18 @@ class CopyDataModule(AlgorithmicDataModule):
         batch_size: int = 16,
         seed: int = 0,
         num_workers: int = 0,
+        sequences: int = 1,
     ) -> None:
         check_bits(bits)
         check_length_range(min_length, max_length)
+        if sequences < 1:
+            raise ValueError(f"task.sequences must be >= 1, got {sequences}")
+        if repeat and sequences > 1:
+            raise ValueError("task.sequences > 1 chains copy episodes; set task.repeat=false")
+        self.sequences = sequences
         super().__init__(
             train_range=(min_length if variable_length else max_length, max_length),
+            eval_range=(min_length, max_length),
             ood_factors=ood_factors, train_size=train_size, val_size=val_size,
             test_size=test_size, batch_size=batch_size, seed=seed, num_workers=num_workers,
         )
@@ -154,5 +186,5 @@ class CopyDataModule(AlgorithmicDataModule):
         return CopyDataset(
             size, bits=self.bits, lengths=value_range, seed=self.seed * 101 + split_id,
             repeats=self.repeats, max_repeats=self.max_repeats,
-            bucket_width=self.train_range[1],
+            bucket_width=self.train_range[1], sequences=self.sequences,
         )

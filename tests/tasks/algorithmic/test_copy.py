@@ -53,3 +53,28 @@ def test_repeat_copy_answers_r_times_then_end_marker():
         assert answer.shape == (n * r + 1, 4)
         assert torch.equal(answer[:-1, :3], ep.inputs[:n, :3].repeat(r, 1))
         assert answer[-1].tolist() == [0, 0, 0, 1] and (answer[:-1, 3] == 0).all()
+
+
+def test_fixed_length_training_is_tested_on_the_same_lengths_as_variable():
+    fixed = CopyDataModule(min_length=1, max_length=6, variable_length=False, test_size=64)
+    varied = CopyDataModule(min_length=1, max_length=6, variable_length=True, test_size=64)
+    for split in ("val", "test", "test_2x", "test_4x"):
+        a, b = fixed.dataset(split), varied.dataset(split)
+        assert all(torch.equal(a[i].inputs, b[i].inputs) for i in range(len(a)))
+    lengths = {int((fixed.dataset("test")[i].role == Role.INPUT).sum()) for i in range(64)}
+    assert min(lengths) < 6 and fixed.split_ranges["test_2x"] == (7, 12)
+
+
+def test_multi_copy_chains_sequences_each_answered_after_its_delimiter():
+    dm = CopyDataModule(bits=4, min_length=1, max_length=5, sequences=3, ood_factors=())
+    ep = dm.dataset("train")[5]
+    queries = (ep.role == Role.QUERY).nonzero().flatten().tolist()
+    assert len(queries) == 3
+    start = 0
+    for q in queries:  # segment [start, q] input+delimiter, then n answer steps
+        n = q - start
+        answer = slice(q + 1, q + 1 + n)
+        assert (ep.role[start:q] == Role.INPUT).all() and (ep.role[answer] == Role.ANSWER).all()
+        assert torch.equal(ep.target[answer], ep.inputs[start:q, :4])
+        start = q + 1 + n
+    assert start == len(ep.role) == 2 * int(ep.target_mask.sum()) + 3  # items, delimiters, answers
