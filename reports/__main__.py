@@ -1,5 +1,6 @@
-"""``python -m reports [--runs outputs multirun ...] [--out reports/generated]``: collect every
-``results.json`` under the run folders and write the tables and figures under ``--out``."""
+"""``python -m reports [--runs outputs multirun ...] [--out reports/generated] [--readme README.md]
+[--html]``: collect every ``results.json`` under the run folders and write the tables, figures and
+extension studies under ``--out`` (``--html``: also one offline page, ``index.html``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports.collect import collect, load_curves, runs
+from reports.extension_page import readme_block, write_extensions
+from reports.html import write_html
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
 from reports.published import load_babi_published, per_task
 from reports.readme import inject, readme_blocks
@@ -27,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("reports/generated"))
     p.add_argument("--readme", type=Path, default=None,
                    help="also paste the tables into this README's <!-- reports:NAME --> blocks")
+    p.add_argument("--only", choices=("results", "extensions"), default=None,
+                   help="regenerate one part only: the per-task tables and figures (results) or "
+                        "the extension studies; the other part's files are left as they are")
+    p.add_argument("--html", action="store_true",
+                   help="also write one self-contained offline page, <out>/index.html")
     return p.parse_args(argv)
 
 
@@ -38,9 +46,25 @@ def write_table(table: pd.DataFrame, stem: Path, caption: str, index: bool = Tru
     return paths
 
 
-def generate(run_roots: list[Path], out: Path) -> list[Path]:
-    """Everything ``python -m reports`` writes; returns the paths written."""
+def generate(run_roots: list[Path], out: Path, only: str | None = None
+             ) -> tuple[list[Path], dict[str, str]]:
+    """Everything ``python -m reports`` writes (``only``: one part of it); returns the paths
+    written and the extension studies' findings (study title -> sentence)."""
+    findings: dict[str, str] = {}
+    written: list[Path] = []
+    if only in (None, "extensions"):
+        _, findings, written = write_extensions(run_roots, out)
+    if only in (None, "results"):
+        written += generate_results(run_roots, out)
+    return written, findings
+
+
+def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
+    """The per-task tables and figures of the runs that belong to no study (a study's runs
+    are reported on its own page, grouped by arm)."""
     df = collect(run_roots)
+    if "study" in df:
+        df = df[df["study"].isna()].reset_index(drop=True)
     published = load_babi_published()
     written: list[Path] = []
     display, long = babi_table(df, published)
@@ -116,10 +140,15 @@ def write_index(df: pd.DataFrame, written: list[Path], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     existing = [r for r in args.runs if r.exists()]
-    paths = generate(existing, args.out)
+    paths, findings = generate(existing, args.out, args.only)
+    if args.html:
+        paths.append(write_html(args.out))
     if args.readme:
-        display, _ = babi_table(collect(existing), load_babi_published())
-        names = inject(args.readme, readme_blocks(display, args.out))
+        blocks = {"extensions": readme_block(findings)} if args.only != "results" else {}
+        if args.only != "extensions":
+            display, _ = babi_table(collect(existing), load_babi_published())
+            blocks.update(readme_blocks(display, args.out))
+        names = inject(args.readme, blocks)
         print(f"updated {args.readme}: {', '.join(names) or 'no marked blocks found'}")
     n_runs = len(runs(collect(existing))) if existing else 0
     if n_runs == 0:

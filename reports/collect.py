@@ -23,7 +23,8 @@ RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global
 LONG_COLUMNS = ("split", "group", "metric", "value")
 # Config sections whose scalar (and list) values become columns, e.g. "model.distance".
 CONFIG_SECTIONS = ("model", "task", "optimizer")
-EXTRA_CONFIG_KEYS = ("trainer.max_steps", "trainer.max_epochs")  # the budget, when it differs
+# The budget, when it differs, and the study a run belongs to (its runs are reported apart).
+EXTRA_CONFIG_KEYS = ("trainer.max_steps", "trainer.max_epochs", "study")
 # Per-run paths and copies of the seed: not settings.
 IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
                        "task.sha256", "model._target_", "task._target_", "optimizer._partial_"}

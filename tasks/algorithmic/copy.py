@@ -11,8 +11,9 @@ reuse it (the set-up of Graves et al. 2016, Extended Data Fig. 1).
 
 Training lengths are drawn in ``[min_length, max_length]`` (``variable_length=false`` fixes them
 at ``max_length``); validation and the in-range test always draw from ``[min_length,
-max_length]``, so fixed- and variable-length training are tested on the same lengths. Every run also tests at longer lengths (``ood_factors``, e.g. 2x and 4x the
-longest training length), so length generalisation is measured each time. ``group`` is the length
+max_length]``, so fixed- and variable-length training are tested on the same lengths. Every
+run also tests at longer lengths (``ood_factors``, e.g. 2x and 4x the longest training length),
+so length generalisation is measured each time. ``group`` is the length
 bucket: bucket k holds lengths in ``(k*max_length, (k+1)*max_length]``.
 """
 

@@ -1,0 +1,181 @@
+"""``reports/generated/extensions.md``: one section per extension study (question, protocol read
+from its sweep file, table, rank tests, figures, and one generated finding sentence)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from reports.extension_plots import learning_curves_by_arm, length_errors_by_arm, steps_by_arm
+from reports.extensions import ALPHA, STUDIES, Study, load_study, measures, study_table
+from reports.tables import to_markdown
+
+SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
+
+
+def _p(p: float) -> str:
+    return "–" if p is None or math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _num(x: float, digits: int = 0) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def finding(table: pd.DataFrame, study: Study) -> str:
+    """One sentence: the comparisons the rank test separates (Holm-adjusted p < ALPHA), with
+    direction, medians and p; or that the evidence does not separate the arms."""
+    if table.empty:
+        return "No runs of this study were found."
+    separated, smallest = [], math.inf
+    for _, row in table[~table["baseline"]].iterrows():
+        base = table[(table["block"] == row["block"]) & table["baseline"]]
+        if base.empty:
+            continue
+        base = base.iloc[0]
+        for col, words in measures(study):
+            p = row[f"p {col} holm"]
+            if math.isnan(p):
+                continue
+            smallest = min(smallest, p)
+            if p >= ALPHA:
+                continue
+            median = "steps median" if col == "steps" else f"{col.split('/')[0]} bits median"
+            a, b = row[median], base[median]
+            digits = 0 if col == "steps" else 2
+            where = "" if row["block"] == "all runs" else f"on {row['block']}, "
+            verb = "needed" if col == "steps" else "made"
+            separated.append(
+                f"{where}{row['arm']} {verb} {'more' if a > b else 'fewer'} {words} than "
+                f"{base['arm']} ({'clearly' if p < 0.01 else 'moderately'}: median "
+                f"{_num(a, digits)} vs {_num(b, digits)}, Holm-adjusted p = {_p(p)})")
+    seeds = int(table["seeds"].min())
+    never = table[table["never solved"] == 1.0]
+    unsolved = (f" Never solved within the budget by any seed: "
+                f"{'; '.join(never['block'] + ' / ' + never['arm'])}." if not never.empty else "")
+    if separated:
+        text = "; ".join(separated)
+        return (text[0].upper() + text[1:]
+                + f". No other comparison is separated at {seeds} seeds per arm." + unsolved)
+    what = " or ".join(w for _, w in measures(study))
+    return (f"The evidence does not separate the arms: at {seeds} seeds per arm no arm differs "
+            f"from the paper's choice in {what} (smallest Holm-adjusted p = {_p(smallest)})."
+            + unsolved)
+
+
+def protocol(study: Study, df: pd.DataFrame) -> str:
+    """The study's protocol from its sweep file (what varies, the budget) and its runs."""
+    sweep = yaml.safe_load((SWEEPS / study.sweep).read_text())
+    params = sweep["parameters"]
+    fixed = [f"`{k}={v['value']}`" for k, v in params.items()
+             if "value" in v and k not in ("logger", "study")]
+    varied = [f"`{k}` ∈ {{{', '.join(map(str, v['values']))}}}" for k, v in params.items()
+              if "values" in v]
+    hours = df["wall_time_s"].sum() / 3600 if not df.empty else 0.0
+    versions = sorted({str(v)[:12] + ("-dirty" if str(v).endswith("dirty") else "")
+                       for v in df.get("code_version", pd.Series(dtype=object)).dropna()})
+    hardware = sorted(set(df.get("hardware", pd.Series(dtype=object)).dropna()))
+    return (f"`python -m memnets.sweep sweeps/{study.sweep}`: {'; '.join(varied)}; fixed "
+            f"{', '.join(fixed)}. A run is solved at the first validation with fewer than "
+            f"{params['callbacks.solved.stopping_threshold']['value']} wrong bits per sequence "
+            f"(it stops there); a run that never gets there is censored at the budget. "
+            f"{len(df)} runs, {hours:.2f} h of one CPU thread each in total "
+            f"({', '.join(hardware) or 'unknown CPU'}), code {', '.join(versions) or 'unknown'}.")
+
+
+def display(table: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """The study table as shown: counts, mean ± sd [95% CI], test bits per split, p-values."""
+    out = pd.DataFrame({
+        "block": table["block"],
+        "arm": table["arm"] + table["baseline"].map({True: " (paper)", False: ""}),
+        "seeds": table["seeds"],
+        "never solved": (table["never solved"] * 100).round().astype(int).astype(str) + " %",
+        "steps to solve, mean ± sd [95% CI]": [
+            f"{_num(m)} ± {_num(s)} [{_num(lo)}, {_num(hi)}]" for m, s, lo, hi in
+            table[["steps mean", "steps sd", "steps ci lo", "steps ci hi"]].to_numpy()],
+    })
+    for split in ("test", "test_2x", "test_4x"):
+        if table[f"{split} bits mean"].notna().any():
+            out[f"{split} bits/seq"] = [f"{_num(m, 2)} ± {_num(s, 2)}" for m, s in
+                                        table[[f"{split} bits mean", f"{split} bits sd"]].to_numpy()]
+    for col, words in measures(study):
+        out[f"p ({words}), Holm"] = table[f"p {col} holm"].map(_p)
+    out["diverged"] = table["diverged"]
+    out["wall s/run"] = table["wall time s"].map(lambda x: _num(x))
+    return out
+
+
+def memory_pictures(df: pd.DataFrame, out: Path, study: Study) -> list[tuple[str, Path]]:
+    """The memory picture of seed 0 of every arm in the last block (copied next to the page)."""
+    if df.empty or "memory_picture" not in df:
+        return []
+    block = sorted(df["block"].unique())[-1]
+    picked = []
+    for _, run in df[(df["block"] == block) & (df["seed"] == df["seed"].min())].iterrows():
+        src = Path(run["run_dir"]) / str(run["memory_picture"])
+        if run["memory_picture"] and src.is_file():
+            dst = out / "extensions" / f"{study.name}_memory_{len(picked)}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            picked.append((f"{block} / {run['arm']}", dst))
+    return picked
+
+
+def section(study: Study, df: pd.DataFrame, out: Path) -> tuple[list[str], str, list[Path]]:
+    """(Markdown lines, finding sentence, files written) of one study."""
+    lines = [f"## {study.title}", "", f"**Question.** {study.question}", ""]
+    if df.empty:
+        sentence = "No runs of this study were found."
+        return lines + [f"**Finding.** {sentence}", ""], sentence, []
+    table = study_table(df, study)
+    sentence = finding(table, study)
+    figures = [f for f in (
+        learning_curves_by_arm(df, out / "extensions" / f"{study.name}_curves.png", study.title),
+        steps_by_arm(df, out / "extensions" / f"{study.name}_steps.png", study.title),
+        length_errors_by_arm(df, out / "extensions" / f"{study.name}_length.png", study.title),
+    ) if f is not None]
+    pictures = memory_pictures(df, out, study)
+    lines += [f"**Protocol.** {protocol(study, df)}", "", to_markdown(display(table, study),
+              index=False), "",
+              "**Test.** Two-sided Mann-Whitney U of each arm against the paper's arm of the same "
+              "block, on " + " and ".join(w for _, w in measures(study)) + " (censored runs "
+              "counted at the budget); p-values Holm-adjusted over the study's comparisons.", "",
+              f"**Finding.** {sentence}", ""]
+    lines += [f"![{study.title}: {f.stem}]({f.relative_to(out)})" for f in figures] + [""]
+    if pictures:
+        lines += ["Memory use of one test episode (seed 0), per arm:", ""]
+        lines += [f"![{label}]({p.relative_to(out)})" for label, p in pictures] + [""]
+    return lines, sentence, figures + [p for _, p in pictures]
+
+
+def write_extensions(roots: Iterable[Path], out: Path) -> tuple[Path, dict[str, str], list[Path]]:
+    """Write ``extensions.md`` (and its figures); return it, the finding per study, all files."""
+    roots = list(roots)
+    lines = ["# Extension studies", "",
+             "Generated by `python -m reports` from the runs' `results.json` and CSV logs; do not "
+             "edit by hand. Runs are grouped by every setting that differs in their resolved "
+             "configs (seed aside), so arms are never pooled. Budgets are per run, on one CPU "
+             "thread.", ""]
+    lines += [f"- [{s.title}](#{s.title.lower().replace(' ', '-')})" for s in STUDIES] + [""]
+    findings, written = {}, []
+    for study in STUDIES:
+        body, sentence, files = section(study, load_study(roots, study), out)
+        lines += body
+        findings[study.title] = sentence
+        written += files
+    path = out / "extensions.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path, findings, [path, *written]
+
+
+def readme_block(findings: dict[str, str]) -> str:
+    """The README's Extensions block: one finding per study and where the details are."""
+    items = [f"- **{title}.** {sentence}" for title, sentence in findings.items()]
+    return "\n".join(items + ["", "Protocols, tables, tests and figures: "
+                              "[`reports/generated/extensions.md`](reports/generated/extensions.md); "
+                              "everything on one offline page: `reports/generated/index.html`."])
