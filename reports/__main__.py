@@ -16,7 +16,14 @@ from reports.html import write_html
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
 from reports.published import load_babi_published, per_task
 from reports.readme import inject, readme_blocks
-from reports.tables import babi_table, babi_task_errors, length_table, to_latex, to_markdown
+from reports.tables import (
+    babi_table,
+    babi_task_errors,
+    length_table,
+    setting_labels,
+    to_latex,
+    to_markdown,
+)
 
 # Published columns drawn in the heat map (the rest are in the tables).
 HEATMAP_PUBLISHED = (("DNC1", "mean"), ("DNC2", "best"), ("MemN2N (single)", "best"),
@@ -97,7 +104,8 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
                 written.append(length_generalisation(df, out / f"{task}_length.png", task=task))
         curves = load_curves(df)
         for task in sorted(curves["task"].unique()):
-            written.append(learning_curves(curves, out / f"{task}_curves.png", task=task))
+            written.append(learning_curves(curves, out / f"{task}_curves.png", task=task,
+                                           settings=setting_labels(df[df["task"] == task])))
         written += newest_usage_pictures(df, out)
     written = [p for p in written if p is not None]
     written.append(write_index(df, written, out))

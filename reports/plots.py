@@ -62,18 +62,27 @@ def babi_heatmap(errors: pd.DataFrame, path: str | Path,
 
 
 def learning_curves(curves: pd.DataFrame, path: str | Path, *, metric: str = "val/error",
-                    task: str | None = None) -> Path | None:
-    """``metric`` against training step, one line per model (band over seeds)."""
+                    task: str | None = None, settings: pd.Series | None = None) -> Path | None:
+    """``metric`` against training step, one line per model and setting (``settings``: run_dir ->
+    the settings that differ, from :func:`reports.tables.setting_labels`), band over seeds: runs
+    that differ in anything but the seed are never drawn as one line."""
     sel = curves[curves["metric"] == metric]
     if task is not None:
         sel = sel[sel["task"] == task]
     if sel.empty:
         return None
+    sel = sel.assign(series=series_labels(sel, settings))
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.lineplot(data=sel, x="step", y="value", hue="model", errorbar="sd", ax=ax)
+    sns.lineplot(data=sel, x="step", y="value", hue="series", errorbar="sd", ax=ax)
     ax.set_ylabel(metric)
     ax.set_title(f"learning curves{f' ({task})' if task else ''}")
     return _save(fig, path)
+
+
+def series_labels(frame: pd.DataFrame, settings: pd.Series | None) -> pd.Series:
+    """Per row: ``model`` or ``model (setting=value, ...)`` from its run's differing settings."""
+    setting = frame["run_dir"].map(settings if settings is not None else {}).fillna("")
+    return frame["model"].where(setting == "", frame["model"] + " (" + setting + ")")
 
 
 def length_generalisation(df: pd.DataFrame, path: str | Path, *, task: str = "copy",
@@ -83,9 +92,7 @@ def length_generalisation(df: pd.DataFrame, path: str | Path, *, task: str = "co
              & df["split"].fillna("").str.startswith("test") & (df["metric"] == metric)]
     if sel.empty:
         return None
-    settings = setting_labels(df[df["task"] == task])
-    setting = sel["run_dir"].map(settings).fillna("")
-    sel = sel.assign(series=sel["model"].where(setting == "", sel["model"] + " (" + setting + ")"))
+    sel = sel.assign(series=series_labels(sel, setting_labels(df[df["task"] == task])))
     order = sorted(sel["split"].unique(), key=lambda s: (len(s), s))
     n_series = sel["series"].nunique()
     fig, ax = plt.subplots(figsize=(6.5 + (2.5 if n_series > 3 else 0), 4))

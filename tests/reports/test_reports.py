@@ -26,6 +26,7 @@ from reports.tables import (
     babi_task_errors,
     length_table,
     mean_sd,
+    setting_labels,
     to_latex,
     to_markdown,
 )
@@ -320,3 +321,17 @@ def test_readme_takes_the_first_table_of_a_generated_page():
     lines = ["# title", "prose", "| a |", "|---|", "| 1 |", "", "more", "| gpu |", "|---|"]
     assert first_table(lines) == ["| a |", "|---|", "| 1 |"]
     assert first_table(["no table"]) == []
+
+
+def test_curves_of_runs_with_different_settings_are_separate_series(tmp_path):
+    from reports.plots import series_labels
+
+    for i, distance in enumerate(("cosine", "cosine", "dot")):
+        write_run(tmp_path, f"r{i}", seed=i, model_cfg={"distance": distance},
+                  metrics={"test/error": 0.1})
+    df = collect([tmp_path])
+    frame = runs(df)[["run_dir", "model"]]
+    labels = series_labels(frame, setting_labels(df))
+    assert sorted(labels) == ["dnc (model.distance=cosine)", "dnc (model.distance=cosine)",
+                              "dnc (model.distance=dot)"]
+    assert set(series_labels(frame, None)) == {"dnc"}
