@@ -143,7 +143,8 @@ def section(study: Study, df: pd.DataFrame, out: Path) -> tuple[list[str], str, 
               index=False), "",
               "**Test.** Two-sided Mann-Whitney U of each arm against the paper's arm of the same "
               "block, on " + " and ".join(w for _, w in measures(study)) + " (censored runs "
-              "counted at the budget); p-values Holm-adjusted over the study's comparisons.", "",
+              "counted at the budget); p-values Holm-adjusted within each block and measure (the arms "
+              "of one task against its baseline).", "",
               f"**Finding.** {sentence}", ""]
     lines += [f"![{study.title}: {f.stem}]({f.relative_to(out)})" for f in figures] + [""]
     if pictures:

@@ -11,7 +11,9 @@ Measures per run: steps to solve (the first validation whose bit errors per sequ
 the run's stopping threshold; censored at the budget when none does), the final test error per
 length split, divergence and wall time. Per arm: mean, sd and a 95% bootstrap interval over seeds,
 the share of seeds that never solved, and a two-sided Mann-Whitney U test against the paper's arm
-of the same block (Holm-adjusted over the study's comparisons). Pure functions of records and
+of the same block, Holm-adjusted within the block and measure (one task's arms against its
+baseline form a family: with 5 seeds the smallest exact p is 2/252 = 0.008, so a family of more
+than six comparisons could never reach 0.05 under a study-wide adjustment). Pure functions of records and
 frames; :mod:`reports.extension_plots` draws the figures.
 """
 
@@ -247,7 +249,7 @@ def measures(study: Study) -> list[tuple[str, str]]:
 def study_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     """One row per block and arm: seeds, never solved, steps to solve (mean, sd, 95% CI),
     test bit errors per split, diverged, wall time, and each measure's p against the baseline
-    arm of the block (raw and Holm-adjusted over the study)."""
+    arm of the block (raw, and Holm-adjusted within the block and measure)."""
     rows = []
     for (block_key, arm), g in df.groupby(["block_key", "arm"], sort=False):
         block = df[df["block_key"] == block_key]
@@ -271,7 +273,8 @@ def study_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    p_cols = [f"p {c}" for c, _ in measures(study)]
-    adjusted = holm(table[p_cols].to_numpy().ravel().tolist())
-    table[[f"{c} holm" for c in p_cols]] = np.asarray(adjusted).reshape(len(table), len(p_cols))
+    for col, _ in measures(study):  # a family: one measure, the arms of one block vs its baseline
+        table[f"p {col} holm"] = math.nan
+        for _, idx in table.groupby("block").groups.items():
+            table.loc[idx, f"p {col} holm"] = holm(table.loc[idx, f"p {col}"].tolist())
     return table.sort_values(["block", "baseline", "arm"], ascending=[True, False, True])

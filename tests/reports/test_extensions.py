@@ -236,3 +236,15 @@ def test_study_runs_stay_out_of_the_per_task_tables(tmp_path):
         write_run(tmp_path / "runs", f"r{i}", record("", i), [(99, 0.0)])
     written = generate_results([tmp_path / "runs"], tmp_path / "out")
     assert not any(p.name.startswith("copy_") for p in written)
+
+
+def test_holm_family_is_one_block_and_measure():
+    """Two tasks, one comparison each: each p stays as it is (a family of one), not doubled."""
+    rows = [{"settings": {"model.distance": d, "task": t}, "seed": i, "steps": s + 100 * i,
+             "censored": False, "diverged": False, "wall_time_s": 1.0,
+             **{f"{x}/bit_errors": 0.0 for x in ("test", "test_2x", "test_4x")}}
+            for t in ("copy", "associative_recall_single")
+            for d, s in (("cosine", 100), ("dot", 5000)) for i in range(5)]
+    table = study_table(label_arms(pd.DataFrame(rows), DISTANCE), DISTANCE)
+    dot = table[table["arm"] == "distance=dot"]
+    assert list(dot["p steps holm"]) == pytest.approx([2 / 252, 2 / 252])
