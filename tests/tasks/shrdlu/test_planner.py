@@ -104,3 +104,30 @@ def test_left_of_is_planned_too():
     board = ((1, 2), (3,), ())
     right_of = (Constraint(2, Relation.RIGHT_OF, 3),)
     assert min_moves(board, (Constraint(3, L, 2),)) == min_moves(board, right_of) == 1
+
+
+def forward_bfs_min_moves(board, goal):
+    """An independent breadth-first search forward from ``board``, with plain dicts."""
+    seen, frontier, depth = {board}, [board], 0
+    while frontier:
+        if any(goal_met(b, goal) for b in frontier):
+            return depth
+        nxt = []
+        for b in frontier:
+            for a in range(len(MOVES)):
+                c, legal = apply_action(b, a)
+                if legal and c not in seen:
+                    seen.add(c)
+                    nxt.append(c)
+        frontier, depth = nxt, depth + 1
+    return None
+
+
+def test_every_board_and_every_goal_of_up_to_two_constraints_with_three_blocks():
+    boards = all_boards((1, 2, 4))
+    singles = sorted({c for b in boards for c in adjacent_pairs(b)})
+    goals = [(c,) for c in singles] + [(a, b) for i, a in enumerate(singles) for b in singles[i + 1 :]]
+    assert len(singles) == 12
+    for goal in goals:
+        for board in boards:
+            assert min_moves(board, goal) == forward_bfs_min_moves(board, goal), (board, goal)
