@@ -34,7 +34,7 @@ from gymnasium import spaces
 
 from tasks.shrdlu.board import NUM_ACTIONS, Board, apply_action, render, satisfied_count
 from tasks.shrdlu.encoding import FEATURES, act_step, instruction_steps
-from tasks.shrdlu.episode import ShrdluEpisode, generate_episode
+from tasks.shrdlu.episode import ShrdluEpisode, check_episode, generate_episode
 from tasks.shrdlu.lessons import LESSONS, Lesson
 from tasks.shrdlu.metrics import Outcome
 
@@ -151,7 +151,8 @@ class MiniSHRDLUEnv(gymnasium.Env):
 
     lesson: 1-based index into :data:`tasks.shrdlu.lessons.LESSONS` (default: the last, the full
         task) or a :class:`Lesson`; ``reset(options={"lesson": ...})`` switches it, and
-        ``reset(options={"episode": ShrdluEpisode})`` replays a given episode.
+        ``reset(options={"episode": ShrdluEpisode})`` replays a given episode (checked first:
+        ``ValueError`` naming the field if it is not playable).
     invalid_move_cost: subtracted from the reward of an illegal move (ours: 0.1).
     """
 
@@ -179,7 +180,11 @@ class MiniSHRDLUEnv(gymnasium.Env):
         options = dict(options or {})
         if "lesson" in options:
             self.lesson, self.group = resolve_lesson(options["lesson"])
-        episode = options.get("episode") or generate_episode(self.lesson, self.np_random, self.group)
+        episode = options.get("episode")
+        if episode is None:
+            episode = generate_episode(self.lesson, self.np_random, self.group)
+        else:
+            check_episode(episode)
         self.state = start(episode)
         return observe(self.state), info(self.state)
 

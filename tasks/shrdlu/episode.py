@@ -31,10 +31,13 @@ from tasks.shrdlu.board import (
     Goal,
     Relation,
     adjacent_pairs,
+    apply_action,
+    check_board,
+    goal_met,
     random_board,
 )
 from tasks.shrdlu.lessons import MAX_GOALS, Lesson
-from tasks.shrdlu.planner import distances, plan, state_space
+from tasks.shrdlu.planner import distances, min_moves, plan, state_space
 
 GOAL_LETTERS = string.ascii_uppercase[:MAX_GOALS]  # "ABCDEFGHIJ"
 SLACK = 6  # the paper: the agent has L + 6 moves
@@ -107,3 +110,36 @@ def generate_episode(lesson: Lesson, rng: np.random.Generator, group: int = 0) -
         f"lesson {lesson.name}: no episode with 'moves' in {lesson.moves} after {MAX_TRIES} draws; "
         f"the range is out of reach for its blocks and constraints"
     )
+
+
+def check_episode(ep: ShrdluEpisode) -> None:
+    """Raise ``ValueError`` naming the field unless ``ep`` is playable: a valid board, one distinct
+    letter per goal, a cue naming a goal, ``L >= 1`` equal to the planner's, and ``moves`` a
+    shortest solution (what an episode handed to the environment or the encoder must satisfy)."""
+    try:
+        check_board(ep.board)
+    except ValueError as err:
+        raise ValueError(f"episode.board: {err}") from err
+    if not ep.goals or any(len(goal) == 0 for goal in ep.goals):
+        raise ValueError("episode.goals: need at least one goal, each with at least one constraint")
+    if len(ep.letters) != len(ep.goals) or len(set(ep.letters)) != len(ep.letters):
+        raise ValueError(f"episode.letters {ep.letters}: need one distinct letter per goal")
+    if any(not 0 <= x < MAX_GOALS for x in ep.letters):
+        raise ValueError(f"episode.letters {ep.letters}: letter ids are 0..{MAX_GOALS - 1}")
+    if not 0 <= ep.cue < len(ep.goals):
+        raise ValueError(f"episode.cue={ep.cue}: need 0..{len(ep.goals) - 1}")
+    blocks = {b for column in ep.board for b in column}
+    if any({c.block, c.other} - blocks or c.block == c.other for goal in ep.goals for c in goal):
+        raise ValueError("episode.goals: every constraint must relate two different blocks on the board")
+    if min_moves(ep.board, ep.cued_goal) != ep.min_moves or ep.min_moves < 1:
+        raise ValueError(
+            f"episode.min_moves={ep.min_moves}: the planner needs {min_moves(ep.board, ep.cued_goal)}"
+            " moves, and an episode needs at least 1"
+        )
+    board = ep.board
+    for move in ep.moves:
+        board, legal = apply_action(board, move)
+        if not legal:
+            raise ValueError(f"episode.moves {ep.moves}: move {move} is illegal on {board}")
+    if len(ep.moves) != ep.min_moves or not goal_met(board, ep.cued_goal):
+        raise ValueError(f"episode.moves {ep.moves}: not a shortest solution of the cued goal")

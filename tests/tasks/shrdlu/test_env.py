@@ -163,3 +163,8 @@ def test_a_vector_of_environments_runs_through_episode_ends():
         ends += int((terminated | truncated).sum())
     assert ends > 0
     envs.close()
+
+
+def test_an_unplayable_episode_handed_to_reset_is_refused():
+    with pytest.raises(ValueError, match="episode.min_moves"):
+        MiniSHRDLUEnv().reset(options={"episode": EPISODE._replace(min_moves=1, moves=(1,))})

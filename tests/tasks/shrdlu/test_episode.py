@@ -3,10 +3,21 @@
 import numpy as np
 import pytest
 
-from tasks.shrdlu.board import apply_action, goal_met, satisfied_count
-from tasks.shrdlu.episode import SLACK, generate_episode, random_goal
+from tasks.shrdlu.board import (
+    MOVES,
+    PASS,
+    Constraint,
+    Relation,
+    apply_action,
+    goal_met,
+    satisfied_count,
+)
+from tasks.shrdlu.episode import SLACK, ShrdluEpisode, check_episode, generate_episode, random_goal
 from tasks.shrdlu.lessons import LESSONS, Lesson
 from tasks.shrdlu.planner import min_moves
+
+GOAL = (Constraint(1, Relation.ABOVE, 2),)  # from the board below: 1 onto 2, one move
+HAND = ShrdluEpisode(((2,), (1,), ()), ((Constraint(2, Relation.LEFT_OF, 1),), GOAL), (3, 7), 1, 1, (2,))
 
 
 def blocks_on(board):
@@ -59,3 +70,29 @@ def test_an_unreachable_moves_range_is_a_clear_error():
     # one constraint between 2 blocks never needs more than 2 moves (but the diameter is 4)
     with pytest.raises(ValueError, match="no episode with 'moves' in \\(4, 4\\)"):
         generate_episode(Lesson((2, 2), (1, 1), (1, 1), (4, 4)), np.random.default_rng(0))
+
+
+def test_generated_episodes_pass_the_episode_check():
+    rng = np.random.default_rng(2)
+    for lesson in LESSONS[::5]:
+        check_episode(generate_episode(lesson, rng))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"board": ((1, 1), (), ())}, "board"),
+        ({"goals": ()}, "goals"),
+        ({"letters": (0, 0)}, "letters"),
+        ({"letters": (0, 10)}, "letters"),
+        ({"cue": 2}, "cue"),
+        ({"goals": ((Constraint(5, Relation.ABOVE, 1),), GOAL)}, "goals"),
+        ({"min_moves": 3}, "min_moves"),
+        ({"moves": (MOVES.index((2, 0)), 0)}, "moves"),
+        ({"moves": (PASS,)}, "moves"),
+    ],
+)
+def test_unplayable_episodes_are_refused_naming_the_field(change, field):
+    check_episode(HAND)
+    with pytest.raises(ValueError, match=f"episode.{field}"):
+        check_episode(HAND._replace(**change))
