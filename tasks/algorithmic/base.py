@@ -19,14 +19,14 @@ The rest lives here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tasks.batch import Episode, collate
 from tasks.spec import TaskSpec
@@ -71,6 +71,54 @@ class SeededEpisodes(Dataset):
         if not 0 <= index < self.size:
             raise IndexError(index)
         return self.sample(self.generator(index))
+
+
+class ResumableSampler(Sampler[int]):
+    """A fresh permutation of ``range(size)`` each epoch, drawn from ``(seed, epoch)`` alone, that
+    can start part-way through an epoch (``skip`` indices), so a resumed run sees the same
+    episodes in the same order as one that never stopped. Lightning calls ``set_epoch``."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch, self.skip = size, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(
+            self.seed * 1_000_003 + self.epoch))
+        skip, self.skip = self.skip, 0  # only the first pass after a resume starts late
+        return iter(order[skip:].tolist())
+
+
+class ResumableLoader(DataLoader):
+    """A training loader with Lightning's ``state_dict``/``load_state_dict`` interface: the epoch and
+    the batches handed out in it, saved in every checkpoint and restored on resume.
+
+    Lightning does not fetch ahead from a loader with a length, so every batch handed out has
+    been trained on (or is the one in progress when a checkpoint is taken after its step).
+    """
+
+    sampler: ResumableSampler
+
+    def __iter__(self) -> Iterator[Any]:
+        self._handed_out = 0
+        for batch in super().__iter__():
+            self._handed_out += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": getattr(self, "_handed_out", 0)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, batches = int(state["epoch"]), int(state["batches"])
+        if batches >= len(self):  # saved at the end of a pass: the next epoch starts afresh
+            epoch, batches = epoch + 1, 0
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip = batches * int(self.batch_size)
 
 
 def check_bits(bits: int) -> None:
@@ -135,6 +183,8 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         num_workers: int,
     ) -> None:
         super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"task.batch_size must be >= 1, got {batch_size}")
         factors = sorted(int(f) for f in ood_factors)
         if any(f <= 1 for f in factors):
             raise ValueError(f"task.ood_factors must all be > 1, got {list(ood_factors)}")
@@ -163,7 +213,7 @@ class AlgorithmicDataModule(pl.LightningDataModule):
             list(self.split_ranges).index(split),
         )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size,
@@ -174,10 +224,19 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        """Shuffled by :class:`ResumableSampler`, so a resumed run continues mid-epoch."""
+        dataset = self.dataset("train")
+        return ResumableLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=ResumableSampler(len(dataset), self.seed),
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(name, shuffle=False) for name in self.test_split_names]
+        return [self._loader(name) for name in self.test_split_names]
