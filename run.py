@@ -128,7 +128,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             run.error = RunInterrupted(stop.signal_name or "SIGINT", _step(run), None)
             run.status, run.message = "interrupted", f"{run.error} (stopped mid-step)"
         except Exception as err:  # noqa: BLE001 - recorded, then raised again
-            run.status, run.message, run.error = "failed", one_line(err), err
+            message = str(err) if isinstance(err, RunError) else one_line(err)
+            run.status, run.message, run.error = "failed", message, err
         finally:
             record = _record(cfg, run)
     if run.error is not None:

@@ -70,6 +70,21 @@ def test_the_claim_is_exclusive(tmp_path):
     assert json.loads((tmp_path / "run" / CLAIM_FILE).read_text())["run_id"] == "first"
 
 
+# ---------------------------------------------------------------- case 2: signals
+
+def test_sigterm_ends_run_py_with_exit_143_an_interrupted_record_and_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    code, output = run_py(*TINY, "debug=interrupt", "callbacks.inject_interrupt.signal=SIGTERM",
+                          f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert code == 143, output[-2000:]
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["message"].startswith("stopped by SIGTERM at step 6; checkpoint ")
+    assert torch.load(run_dir / "checkpoints" / "interrupted.ckpt",
+                      weights_only=False)["global_step"] == 6
+    assert f"resume with ckpt_path={run_dir}" in output
+
+
 # ---------------------------------------------------------------- case 5: failures
 
 def test_a_bad_setting_is_one_clean_line_exit_2_and_a_failed_record(tmp_path):
