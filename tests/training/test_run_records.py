@@ -135,16 +135,20 @@ def test_a_crash_while_training_is_recorded_as_failed_then_raised(make_cfg, tmp_
 def test_a_full_disk_leaves_the_previous_checkpoint_whole(make_cfg, tmp_path, monkeypatch):
     """The save at step 20 fails as on a full disk: the run is ``failed`` with the error, and
     last.ckpt is still the whole step-10 file (no truncated file, no temporary left over)."""
-    real_fsync, calls = os.fsync, []
+    real_write, calls = checkpoints.atomic_write_bytes, []
 
-    def fsync(fd):
-        calls.append(fd)
-        if len(calls) > 2:  # the step-10 saves (best, last) pass; the next one meets a full disk
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_fsync(fd)
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoints.os, "fsync", fsync)
-    monkeypatch.setattr(checkpoints, "_fsync_dir", lambda folder: None)
+    def write(path, data):  # the step-10 saves (best, last) pass; the next one meets a full disk
+        calls.append(path)
+        if len(calls) <= 2:
+            return real_write(path, data)
+        with monkeypatch.context() as patch:
+            patch.setattr(checkpoints.os, "fsync", no_space)
+            return real_write(path, data)
+
+    monkeypatch.setattr(checkpoints, "atomic_write_bytes", write)
     with pytest.raises(OSError):
         train(make_cfg(*TINY))
     run_dir = tmp_path / "run"
