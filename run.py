@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memnets.models.base import IncompatibleTaskError, check_compatible, choose_granularity
 from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
-from memnets.training.checkpoints import AtomicCheckpointIO, resolve_resume
+from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.training.results import code_version, hardware_info, write_results
 from memnets.training.run_folder import claim, new_run_id, resumes_in_place, update_claim
@@ -165,9 +165,12 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
     pl.seed_everything(cfg.seed, workers=True)
     run.datamodule, run.lit = build(cfg)
     callbacks = _instantiate_dict(cfg.callbacks)
-    for callback in callbacks:
-        if isinstance(callback, InterruptCheckpoint):
-            callback.stop = stop
+    interrupts = [c for c in callbacks if isinstance(c, InterruptCheckpoint)]
+    if not interrupts:  # a signal must stop the run whatever the callbacks config says
+        interrupts = [InterruptCheckpoint(str(run.run_dir / CHECKPOINT_DIR))]
+        callbacks.append(interrupts[0])
+    for callback in interrupts:
+        callback.stop = stop
     run.trainer = instantiate(
         cfg.trainer, logger=_instantiate_dict(cfg.logger) or False,
         callbacks=[*callbacks, RunIdentity(run.run_id)], plugins=[AtomicCheckpointIO()],

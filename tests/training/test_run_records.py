@@ -19,6 +19,7 @@ from memnets.training.checkpoints import AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import MemNetLitModule
 from memnets.training.run_folder import CLAIM_FILE, claim
 from memnets.training.runtime import RunError, run_stamp
+from memnets.training.signals import RunInterrupted
 from run import train
 from tests.conftest import REPO
 
@@ -83,6 +84,19 @@ def test_sigterm_ends_run_py_with_exit_143_an_interrupted_record_and_a_checkpoin
     assert torch.load(run_dir / "checkpoints" / "interrupted.ckpt",
                       weights_only=False)["global_step"] == 6
     assert f"resume with ckpt_path={run_dir}" in output
+
+
+def test_a_run_resumed_in_its_own_folder_keeps_the_folder_and_its_id(make_cfg, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunInterrupted):
+        train(make_cfg(*TINY, "debug=interrupt", "~callbacks.interrupt"))  # works without it
+    first = json.loads((run_dir / "results.json").read_text())
+    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
+    record = train(make_cfg(*TINY, f"ckpt_path={run_dir}"))
+    assert record["status"] == "completed" and record["run_id"] == first["run_id"]
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+    with pytest.raises(RunError, match="is taken by run"):  # a new run may not write there
+        train(make_cfg(*TINY))
 
 
 # ---------------------------------------------------------------- case 5: failures
