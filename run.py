@@ -66,7 +66,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
         spec=datamodule.spec))
     lit = MemNetLitModule(
         model,
-        optimizer=_construct(cfg, "optimizer", lambda: instantiate(cfg.optimizer)),
+        optimizer=_checked_optimizer(cfg, model),
         scheduler=_construct(cfg, "scheduler", lambda: instantiate(cfg.scheduler))
         if cfg.scheduler else None,
         scheduler_interval=cfg.scheduler_interval,
@@ -91,7 +91,25 @@ def _construct(cfg: DictConfig, group: str, make: Callable[[], Any]) -> Any:
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
         log.debug("building %s failed", group, exc_info=True)
         choice = _choice(cfg, group) if group in ("model", "task") else cfg[group].get("_target_")
-        raise RunError(f"{group}={choice} could not be built: {one_line(cause)}") from err
+        given = _overrides_of(group)
+        hint = f" (your overrides there: {' '.join(given)})" if given else ""
+        raise RunError(f"{group}={choice} could not be built: {one_line(cause)}{hint}") from err
+
+
+def _overrides_of(group: str) -> list[str]:
+    """The command-line overrides that set keys of ``group`` (``optimizer.lr=abc``)."""
+    if not HydraConfig.initialized():
+        return []
+    overrides = HydraConfig.get().overrides.task or []
+    return [o for o in overrides if o.lstrip("+~").startswith(f"{group}.")]
+
+
+def _checked_optimizer(cfg: DictConfig, model: torch.nn.Module) -> Callable[..., Any]:
+    """The optimizer factory, tried once on the model's parameters so a bad setting
+    (``optimizer.lr=abc``) fails at start-up like any other, not inside the training loop."""
+    factory = _construct(cfg, "optimizer", lambda: instantiate(cfg.optimizer))
+    _construct(cfg, "optimizer", lambda: factory(model.parameters()))
+    return factory
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -171,10 +189,10 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
         callbacks.append(interrupts[0])
     for callback in interrupts:
         callback.stop = stop
-    run.trainer = instantiate(
+    run.trainer = _construct(cfg, "trainer", lambda: instantiate(
         cfg.trainer, logger=_instantiate_dict(cfg.logger) or False,
         callbacks=[*callbacks, RunIdentity(run.run_id)], plugins=[AtomicCheckpointIO()],
-    )
+    ))
     run.trainer.fit(run.lit, datamodule=run.datamodule, ckpt_path=resume and resume.path)
     run.metrics.update(_final_metrics(run.trainer))
     if stop.signal_name is not None:  # came while fitting ended; nothing left to save

@@ -117,6 +117,8 @@ def test_a_bad_setting_is_one_clean_line_exit_2_and_a_failed_record(tmp_path):
     (["model=dnc", "model.memory_size=-4"], "model=dnc could not be built: ValueError: memory_size"),
     (["model.hidden_size=-4"], "model=lstm could not be built: ValueError: hidden_size must be"),
     (["task.batch_size=0"], "task=copy could not be built: ValueError: task.batch_size must be >= 1"),
+    (["optimizer.lr=abc"], "(your overrides there: optimizer.lr=abc)"),
+    (["trainer.max_steps=abc"], "trainer=lightning.pytorch.Trainer could not be built: TypeError"),
 ])
 def test_constructor_errors_are_run_errors_with_a_failed_record(overrides, says, make_cfg,
                                                                  tmp_path):
