@@ -28,7 +28,13 @@ from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
 from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.training.results import code_version, hardware_info, write_results
-from memnets.training.run_folder import claim, new_run_id, resumes_in_place, update_claim
+from memnets.training.run_folder import (
+    claim,
+    is_secondary_rank,
+    new_run_id,
+    resumes_in_place,
+    update_claim,
+)
 from memnets.training.runtime import (
     RunError,
     check_setting_types,
@@ -132,7 +138,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     written) or ``failed`` (the error is raised again after the record is written).
     """
     run = RunState(run_dir=Path(cfg.run_dir), run_id=new_run_id(), start=time.time())
-    claim(run.run_dir, run.run_id, in_place=resumes_in_place(run.run_dir, cfg.get("ckpt_path")))
+    if not is_secondary_rank():
+        claim(run.run_dir, run.run_id,
+              in_place=resumes_in_place(run.run_dir, cfg.get("ckpt_path")))
     stop = StopRequest()
     with stop.installed():
         try:
@@ -177,7 +185,8 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
     if resume is not None:
         run.resumed_from = resume.path
         run.run_id = resume.run_id or run.run_id
-        update_claim(run.run_dir, run.run_id)
+        if not is_secondary_rank():
+            update_claim(run.run_dir, run.run_id)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
@@ -195,8 +204,10 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
     ))
     run.trainer.fit(run.lit, datamodule=run.datamodule, ckpt_path=resume and resume.path)
     run.metrics.update(_final_metrics(run.trainer))
-    if stop.signal_name is not None:  # came while fitting ended; nothing left to save
-        raise RunInterrupted(stop.signal_name, run.trainer.global_step, None)
+    if stop.signal_name is not None:  # came as fitting ended: save its end, skip the tests
+        path = run.run_dir / CHECKPOINT_DIR / "interrupted.ckpt"
+        run.trainer.save_checkpoint(path)
+        raise RunInterrupted(stop.signal_name, run.trainer.global_step, str(path))
     run.trainer.test(run.lit, datamodule=run.datamodule, verbose=False)
     run.metrics.update(_final_metrics(run.trainer))
 
@@ -232,7 +243,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "checkpoint_dir": "checkpoints",
         "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
     }
-    if run.trainer is None or run.trainer.is_global_zero:
+    if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank():
         if run.status == "completed" and cfg.memory_picture:
             record["memory_picture"] = save_memory_trace(run.lit.model, run.datamodule, run.run_dir)
         path = write_results(run.run_dir, record)

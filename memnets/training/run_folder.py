@@ -7,6 +7,7 @@
   already holds a claim or a ``results.json`` is taken, and a second run refuses it before Hydra
   writes anything there (:class:`RefuseTakenRunDir`) and again when it claims (a race).
   Resuming with ``ckpt_path`` pointing into the same folder continues the run in place.
+- Ranks other than 0 of a multi-process run share rank 0's folder and leave it alone.
 - ``run_id`` is made at a run's first start and kept in its checkpoints, so a resumed run (in a
   new folder) records the same id and reports count it once.
 """
@@ -27,6 +28,16 @@ from memnets.training.runtime import RunError
 
 CLAIM_FILE = ".memnets-run.json"
 RESULTS_FILE = "results.json"
+
+
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_secondary_rank() -> bool:
+    """Whether this process is a rank other than 0 of a multi-process run (Lightning's DDP
+    launcher, torchrun or Slurm set these variables): it shares rank 0's folder, so it neither
+    claims it nor writes the record."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
 def new_run_id() -> str:
@@ -92,6 +103,8 @@ class RefuseTakenRunDir(Callback):
     when ``hydra.run.dir`` is another run's folder (see module docstring)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if is_secondary_rank():
+            return
         run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
         owner = folder_owner(run_dir)
         if owner is not None and not resumes_in_place(run_dir, config.get("ckpt_path")):

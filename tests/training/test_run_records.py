@@ -17,7 +17,7 @@ import torch
 from memnets.training import checkpoints
 from memnets.training.checkpoints import AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import MemNetLitModule
-from memnets.training.run_folder import CLAIM_FILE, claim
+from memnets.training.run_folder import CLAIM_FILE, RANK_VARIABLES, claim, is_secondary_rank
 from memnets.training.runtime import RunError, run_stamp
 from memnets.training.signals import RunInterrupted
 from run import train
@@ -97,6 +97,16 @@ def test_a_run_resumed_in_its_own_folder_keeps_the_folder_and_its_id(make_cfg, t
     assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
     with pytest.raises(RunError, match="is taken by run"):  # a new run may not write there
         train(make_cfg(*TINY))
+
+
+def test_only_rank_zero_claims_the_folder(monkeypatch):
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert not is_secondary_rank()
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    assert not is_secondary_rank()
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP child shares rank 0's folder (the slow DDP test)
+    assert is_secondary_rank()
 
 
 # ---------------------------------------------------------------- case 5: failures
