@@ -138,7 +138,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     written) or ``failed`` (the error is raised again after the record is written).
     """
     run = RunState(run_dir=Path(cfg.run_dir), run_id=new_run_id(), start=time.time())
-    if not is_secondary_rank():
+    if not is_secondary_rank(cfg.trainer):
         claim(run.run_dir, run.run_id,
               in_place=resumes_in_place(run.run_dir, cfg.get("ckpt_path")))
     stop = StopRequest()
@@ -185,7 +185,7 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
     if resume is not None:
         run.resumed_from = resume.path
         run.run_id = resume.run_id or run.run_id
-        if not is_secondary_rank():
+        if not is_secondary_rank(cfg.trainer):
             update_claim(run.run_dir, run.run_id)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -243,7 +243,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "checkpoint_dir": "checkpoints",
         "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
     }
-    if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank():
+    if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank(cfg.trainer):
         if run.status == "completed" and cfg.memory_picture:
             record["memory_picture"] = save_memory_trace(run.lit.model, run.datamodule, run.run_dir)
         path = write_results(run.run_dir, record)

@@ -20,6 +20,7 @@ import secrets
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -33,11 +34,15 @@ RESULTS_FILE = "results.json"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
-def is_secondary_rank() -> bool:
+def is_secondary_rank(trainer: Any = None) -> bool:
     """Whether this process is a rank other than 0 of a multi-process run (Lightning's DDP
     launcher, torchrun or Slurm set these variables): it shares rank 0's folder, so it neither
-    claims it nor writes the record."""
-    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
+    claims it nor writes the record. ``trainer`` (the run's trainer config) must ask for several
+    processes, so that independent runs started as Slurm tasks 1, 2, ... keep their records."""
+    trainer = trainer or {}
+    several = ("ddp" in str(trainer.get("strategy") or "") or str(trainer.get("devices", 1)) != "1"
+               or int(trainer.get("num_nodes") or 1) > 1)
+    return several and any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
 def new_run_id() -> str:
@@ -103,7 +108,7 @@ class RefuseTakenRunDir(Callback):
     when ``hydra.run.dir`` is another run's folder (see module docstring)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        if is_secondary_rank():
+        if is_secondary_rank(config.get("trainer")):
             return
         run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
         owner = folder_owner(run_dir)

@@ -99,14 +99,16 @@ def test_a_run_resumed_in_its_own_folder_keeps_the_folder_and_its_id(make_cfg, t
         train(make_cfg(*TINY))
 
 
-def test_only_rank_zero_claims_the_folder(monkeypatch):
+def test_only_rank_zero_of_a_multi_process_run_claims_the_folder(monkeypatch):
+    ddp, single = {"strategy": "ddp", "devices": 2}, {"devices": 1}
     for name in RANK_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    assert not is_secondary_rank()
+    assert not is_secondary_rank(ddp)
     monkeypatch.setenv("SLURM_PROCID", "0")
-    assert not is_secondary_rank()
+    assert not is_secondary_rank(ddp)
     monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP child shares rank 0's folder (the slow DDP test)
-    assert is_secondary_rank()
+    assert is_secondary_rank(ddp)
+    assert not is_secondary_rank(single)  # e.g. Slurm task 1 of independent one-process runs
 
 
 # ---------------------------------------------------------------- case 5: failures
