@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tasks.batch import Episode, collate
+from tasks.batch import Episode, ResumableLoader, collate
 from tasks.spec import TaskSpec
 
 
@@ -84,6 +84,10 @@ class ResumableSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_at(self, epoch: int, skip: int) -> None:
+        """Make the next pass epoch ``epoch``'s order without its first ``skip`` indices."""
+        self.epoch, self.skip = epoch, skip
+
     def __len__(self) -> int:
         return self.size
 
@@ -92,33 +96,6 @@ class ResumableSampler(Sampler[int]):
             self.seed * 1_000_003 + self.epoch))
         skip, self.skip = self.skip, 0  # only the first pass after a resume starts late
         return iter(order[skip:].tolist())
-
-
-class ResumableLoader(DataLoader):
-    """A training loader with Lightning's ``state_dict``/``load_state_dict`` interface: the epoch and
-    the batches handed out in it, saved in every checkpoint and restored on resume.
-
-    Lightning does not fetch ahead from a loader with a length, so every batch handed out has
-    been trained on (or is the one in progress when a checkpoint is taken after its step).
-    """
-
-    sampler: ResumableSampler
-
-    def __iter__(self) -> Iterator[Any]:
-        self._handed_out = 0
-        for batch in super().__iter__():
-            self._handed_out += 1
-            yield batch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches": getattr(self, "_handed_out", 0)}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        epoch, batches = int(state["epoch"]), int(state["batches"])
-        if batches >= len(self):  # saved at the end of a pass: the next epoch starts afresh
-            epoch, batches = epoch + 1, 0
-        self.sampler.set_epoch(epoch)
-        self.sampler.skip = batches * int(self.batch_size)
 
 
 def check_bits(bits: int) -> None:
