@@ -9,6 +9,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +24,28 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memnets.models.base import IncompatibleTaskError, check_compatible, choose_granularity
+from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
+from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.training.results import code_version, hardware_info, write_results
-from memnets.training.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
+from memnets.training.run_folder import (
+    claim,
+    is_secondary_rank,
+    new_run_id,
+    resumes_in_place,
+    update_claim,
+)
+from memnets.training.runtime import (
+    RunError,
+    check_setting_types,
+    one_line,
+    register_resolvers,
+    save_memory_trace,
+)
+from memnets.training.signals import RunInterrupted, StopRequest
 
 log = logging.getLogger("memnets")
 register_resolvers()
-
-
-class RunError(RuntimeError):
-    """A problem with the run's inputs; the message says what to change."""
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
@@ -40,25 +55,67 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
     order of preference) and the model's, and written back into ``cfg`` for the results record.
     """
     model_cls = get_class(cfg.model._target_)
+    task_cls = get_class(cfg.task._target_)
+    check_setting_types(model_cls, _settings(cfg.model), "model")
+    check_setting_types(task_cls, _settings(cfg.task), "task")
     try:
         if cfg.task.get("granularity") == "auto":
-            offered = tuple(getattr(get_class(cfg.task._target_), "GRANULARITIES", ()))
+            offered = tuple(getattr(task_cls, "GRANULARITIES", ()))
             with open_dict(cfg):
                 cfg.task.granularity = choose_granularity(model_cls, offered)
-        datamodule = instantiate(cfg.task)
+        datamodule = _construct(cfg, "task", lambda: instantiate(cfg.task))
         check_compatible(model_cls, datamodule.spec)
     except IncompatibleTaskError as err:
         raise RunError(f"model={_choice(cfg, 'model')} task={_choice(cfg, 'task')}: {err}") from None
     # spec is passed after instantiation: Hydra would turn a dataclass argument into a DictConfig.
-    model = instantiate(cfg.model, _partial_=True)(spec=datamodule.spec)
+    model = _construct(cfg, "model", lambda: instantiate(cfg.model, _partial_=True)(
+        spec=datamodule.spec))
     lit = MemNetLitModule(
         model,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
+        optimizer=_checked_optimizer(cfg, model),
+        scheduler=_construct(cfg, "scheduler", lambda: instantiate(cfg.scheduler))
+        if cfg.scheduler else None,
         scheduler_interval=cfg.scheduler_interval,
         test_split_names=datamodule.test_split_names,
     )
     return datamodule, lit
+
+
+def _settings(section: DictConfig) -> dict[str, Any]:
+    return {k: v for k, v in OmegaConf.to_container(section, resolve=True).items()
+            if not k.startswith("_")}
+
+
+def _construct(cfg: DictConfig, group: str, make: Callable[[], Any]) -> Any:
+    """``make()``; an error from a constructor (a bad setting) becomes a one-line :class:`RunError`
+    naming the config group, with the constructor's own message."""
+    try:
+        return make()
+    except RunError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any constructor error is a settings error here
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+        log.debug("building %s failed", group, exc_info=True)
+        choice = _choice(cfg, group) if group in ("model", "task") else cfg[group].get("_target_")
+        given = _overrides_of(group)
+        hint = f" (your overrides there: {' '.join(given)})" if given else ""
+        raise RunError(f"{group}={choice} could not be built: {one_line(cause)}{hint}") from err
+
+
+def _overrides_of(group: str) -> list[str]:
+    """The command-line overrides that set keys of ``group`` (``optimizer.lr=abc``)."""
+    if not HydraConfig.initialized():
+        return []
+    overrides = HydraConfig.get().overrides.task or []
+    return [o for o in overrides if o.lstrip("+~").startswith(f"{group}.")]
+
+
+def _checked_optimizer(cfg: DictConfig, model: torch.nn.Module) -> Callable[..., Any]:
+    """The optimizer factory, tried once on the model's parameters so a bad setting
+    (``optimizer.lr=abc``) fails at start-up like any other, not inside the training loop."""
+    factory = _construct(cfg, "optimizer", lambda: instantiate(cfg.optimizer))
+    _construct(cfg, "optimizer", lambda: factory(model.parameters()))
+    return factory
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -74,59 +131,123 @@ def _instantiate_dict(section: DictConfig | None) -> list[Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test on every test split, write ``results.json``; returns the results record."""
-    start = time.time()
-    run_dir = Path(cfg.run_dir)
+    """Fit, test on every test split, write ``results.json``; returns the results record.
+
+    Every run that claimed its folder leaves a record: ``completed``, ``diverged``,
+    ``interrupted`` (SIGINT/SIGTERM: then :class:`RunInterrupted` is raised after the record is
+    written) or ``failed`` (the error is raised again after the record is written).
+    """
+    run = RunState(run_dir=Path(cfg.run_dir), run_id=new_run_id(), start=time.time())
+    if not is_secondary_rank(cfg.trainer):
+        claim(run.run_dir, run.run_id,
+              in_place=resumes_in_place(run.run_dir, cfg.get("ckpt_path")))
+    stop = StopRequest()
+    with stop.installed():
+        try:
+            _fit_and_test(cfg, run, stop)
+        except DivergedError as err:
+            run.status, run.message = "diverged", str(err)
+            log.error("run diverged: %s", err)
+        except RunInterrupted as err:
+            run.status, run.message, run.error = "interrupted", str(err), err
+        except (KeyboardInterrupt, SystemExit):  # a second Ctrl-C (Lightning exits on it)
+            run.error = RunInterrupted(stop.signal_name or "SIGINT", _step(run), None)
+            run.status, run.message = "interrupted", f"{run.error} (stopped mid-step)"
+        except Exception as err:  # noqa: BLE001 - recorded, then raised again
+            message = str(err) if isinstance(err, RunError) else one_line(err)
+            run.status, run.message, run.error = "failed", message, err
+        finally:
+            record = _record(cfg, run)
+    if run.error is not None:
+        raise run.error
+    return record
+
+
+@dataclass
+class RunState:
+    """What ``train`` knows so far; the record is built from it however far the run got."""
+
+    run_dir: Path
+    run_id: str
+    start: float
+    status: str = "completed"
+    message: str | None = None
+    error: BaseException | None = None
+    resumed_from: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    trainer: pl.Trainer | None = None
+    lit: MemNetLitModule | None = None
+    datamodule: pl.LightningDataModule | None = None
+
+
+def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
+    resume = resolve_resume(cfg.ckpt_path)
+    if resume is not None:
+        run.resumed_from = resume.path
+        run.run_id = resume.run_id or run.run_id
+        if not is_secondary_rank(cfg.trainer):
+            update_claim(run.run_dir, run.run_id)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule, lit = build(cfg)
-    trainer: pl.Trainer = instantiate(
+    run.datamodule, run.lit = build(cfg)
+    callbacks = _instantiate_dict(cfg.callbacks)
+    interrupts = [c for c in callbacks if isinstance(c, InterruptCheckpoint)]
+    if not interrupts:  # a signal must stop the run whatever the callbacks config says
+        interrupts = [InterruptCheckpoint(str(run.run_dir / CHECKPOINT_DIR))]
+        callbacks.append(interrupts[0])
+    for callback in interrupts:
+        callback.stop = stop
+    run.trainer = _construct(cfg, "trainer", lambda: instantiate(
         cfg.trainer, logger=_instantiate_dict(cfg.logger) or False,
-        callbacks=_instantiate_dict(cfg.callbacks),
-    )
-    status, message = "completed", None
-    metrics: dict[str, float] = {}
-    try:
-        trainer.fit(lit, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path))
-        metrics.update(_final_metrics(trainer))
-        if trainer.interrupted:
-            status = "interrupted"
-        else:
-            trainer.test(lit, datamodule=datamodule, verbose=False)
-            metrics.update(_final_metrics(trainer))
-    except DivergedError as err:
-        status, message = "diverged", str(err)
-        metrics.update(_final_metrics(trainer))
-        log.error("run diverged: %s", err)
-    except (KeyboardInterrupt, SystemExit):
-        status, message = "interrupted", "stopped by the user (Ctrl-C)"
+        callbacks=[*callbacks, RunIdentity(run.run_id)], plugins=[AtomicCheckpointIO()],
+    ))
+    run.trainer.fit(run.lit, datamodule=run.datamodule, ckpt_path=resume and resume.path)
+    run.metrics.update(_final_metrics(run.trainer))
+    if stop.signal_name is not None:  # came as fitting ended: save its end, skip the tests
+        path = run.run_dir / CHECKPOINT_DIR / "interrupted.ckpt"
+        run.trainer.save_checkpoint(path)
+        raise RunInterrupted(stop.signal_name, run.trainer.global_step, str(path))
+    run.trainer.test(run.lit, datamodule=run.datamodule, verbose=False)
+    run.metrics.update(_final_metrics(run.trainer))
+
+
+def _step(run: RunState) -> int:
+    return run.trainer.global_step if run.trainer is not None else 0
+
+
+def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
+    """Build ``results.json`` from however far the run got, and write it (rank zero only)."""
+    if run.trainer is not None and run.status != "failed":
+        run.metrics.update(_final_metrics(run.trainer))
+    csv = run.run_dir / "csv/metrics.csv"
     record = {
-        "status": status,
-        "message": message,
+        "status": run.status,
+        "message": run.message,
+        "run_id": run.run_id,
+        "resumed_from": run.resumed_from,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": _choice(cfg, "model"),
         "task": _choice(cfg, "task"),
         "seed": cfg.seed,
-        "metrics": metrics,
+        "metrics": run.metrics,
         "optimized_metric": cfg.optimized_metric,
-        "objective": metrics.get(cfg.optimized_metric),
-        "n_params": count_parameters(lit.model),
-        "global_step": trainer.global_step,
-        "wall_time_s": round(time.time() - start, 2),
+        "objective": run.metrics.get(cfg.optimized_metric),
+        "n_params": count_parameters(run.lit.model) if run.lit is not None else None,
+        "global_step": _step(run),
+        "wall_time_s": round(time.time() - run.start, 2),
         "hardware": hardware_info(),
         "code_version": code_version(),
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "data": datamodule.record() if hasattr(datamodule, "record") else {},
+        "data": run.datamodule.record() if hasattr(run.datamodule, "record") else {},
         "checkpoint_dir": "checkpoints",
-        "metrics_csv": "csv/metrics.csv" if (run_dir / "csv/metrics.csv").exists() else None,
+        "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
     }
-    if trainer.is_global_zero:
-        if status == "completed" and cfg.memory_picture:
-            record["memory_picture"] = save_memory_trace(lit.model, datamodule, run_dir)
-        path = write_results(run_dir, record)
-        log.info("status %s; results in %s", status, path)
-    if status == "interrupted":
-        raise KeyboardInterrupt
+    if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank(cfg.trainer):
+        if run.status == "completed" and cfg.memory_picture:
+            record["memory_picture"] = save_memory_trace(run.lit.model, run.datamodule, run.run_dir)
+        path = write_results(run.run_dir, record)
+        log.info("status %s; results in %s", run.status, path)
     return record
 
 
@@ -136,16 +257,21 @@ def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    """Exit codes: 0 completed, 2 bad inputs (one line on stderr), 3 diverged, 130 SIGINT,
+    143 SIGTERM, 1 any other failure; every run that claimed its folder has a results.json."""
     torch.set_float32_matmul_precision("high")
     try:
         record = train(cfg)
-    except (RunError, InstantiationException, FileNotFoundError) as err:
+    except RunError as err:
         log.error("%s", err)
         sys.exit(2)
-    except KeyboardInterrupt:
-        log.warning("interrupted: results.json has status 'interrupted'; resume with "
-                    "ckpt_path=%s", cfg.run_dir)
-        sys.exit(130)
+    except RunInterrupted as err:
+        log.warning("interrupted (%s): results.json has status 'interrupted'; resume with "
+                    "ckpt_path=%s", err, cfg.run_dir)
+        sys.exit(err.exit_code)
+    except Exception as err:  # noqa: BLE001
+        log.exception("run failed: %s (results.json has status 'failed')", one_line(err))
+        sys.exit(1)
     if record["status"] == "diverged":
         sys.exit(3)
     objective = record["objective"]

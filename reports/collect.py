@@ -123,18 +123,85 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
 
 
 def collect(roots: Iterable[str | Path]) -> pd.DataFrame:
-    """All runs under ``roots`` as one tidy long frame (empty, with the key columns, if none)."""
-    frames = []
+    """All runs under ``roots`` as one tidy long frame (empty, with the key columns, if none):
+    one run per record after :func:`dedupe_runs`, with a warning for run folders without one."""
+    roots = list(roots)
+    records = []
     for path in find_results(roots):
         try:
-            record = json.loads(path.read_text())
+            records.append((path, json.loads(path.read_text())))
         except (OSError, ValueError) as err:
             log.warning("skipping unreadable %s: %s", path, err)
-            continue
-        frames.append(run_frame(path, record))
+    warn_unrecorded(roots, {path.parent for path, _ in records})
+    frames = [run_frame(path, record) for path, record in dedupe_runs(records)]
     if not frames:
         return pd.DataFrame(columns=[*RUN_COLUMNS, *LONG_COLUMNS])
     return pd.concat(frames, ignore_index=True)
+
+
+# A run folder's marks besides results.json: run.py's claim and Hydra's own folder.
+RUN_FOLDER_MARKS = (".memnets-run.json", ".hydra")
+
+
+def warn_unrecorded(roots: Iterable[str | Path], recorded: set[Path]) -> list[Path]:
+    """Warn once, listing every run folder under ``roots`` with no readable results.json (a run
+    killed outright, or a record that cannot be parsed); returns them."""
+    folders = set()
+    for root in map(Path, roots):
+        if root.is_dir():
+            for mark in RUN_FOLDER_MARKS:
+                folders.update(p.parent for p in root.rglob(mark))
+    missing = sorted(f for f in folders if f not in recorded)
+    if missing:
+        log.warning("%d run folder(s) without a readable results.json, left out: %s",
+                    len(missing), ", ".join(map(str, missing)))
+    return missing
+
+
+def _finished(path: Path, record: dict[str, Any]) -> str:
+    """When the record was written: its ``finished_at``, else the file's time (sortable text)."""
+    if record.get("finished_at"):
+        return str(record["finished_at"])
+    return pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC").isoformat()
+
+
+def _setting_key(path: Path, record: dict[str, Any]) -> str:
+    """The run's resolved config with its own folder and resume path taken out: two runs with
+    the same key are repeats of one setting and seed."""
+    config = dict(record.get("config") or {})
+    config.pop("ckpt_path", None)
+    text = json.dumps(config, sort_keys=True, default=str)
+    run_dir = config.get("run_dir") or str(path.parent)
+    return text.replace(json.dumps(str(run_dir))[1:-1], "<run_dir>")
+
+
+def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
+    """One record per distinct run.
+
+    - Records sharing a ``run_id`` are one run (interrupted, then resumed in another folder): the
+      newest record wins.
+    - Records of distinct runs with the same setting and seed (repeats) are one seed: the newest
+      completed record wins (else the newest), with a warning naming the others.
+    Records without a ``run_id`` (written before it existed) are kept as they are.
+    """
+    by_id: dict[str, tuple[Path, dict[str, Any]]] = {}
+    kept = []
+    for path, record in records:
+        run_id = record.get("run_id")
+        if not run_id:
+            kept.append((path, record))
+        elif run_id not in by_id or _finished(path, record) > _finished(*by_id[run_id]):
+            by_id[run_id] = (path, record)
+    repeats: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for path, record in by_id.values():
+        repeats.setdefault(_setting_key(path, record), []).append((path, record))
+    for group in repeats.values():
+        group.sort(key=lambda r: (r[1].get("status") == "completed", _finished(*r)), reverse=True)
+        if len(group) > 1:
+            log.warning("%d runs repeat one setting and seed; counting %s once, leaving out %s",
+                        len(group), group[0][0].parent, ", ".join(str(p.parent) for p, _ in group[1:]))
+        kept.append(group[0])
+    return sorted(kept, key=lambda r: r[0])
 
 
 def runs(df: pd.DataFrame) -> pd.DataFrame:

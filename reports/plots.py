@@ -4,6 +4,8 @@ returns its path (or None when there is nothing to draw)."""
 
 from __future__ import annotations
 
+import logging
+import pickle
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +17,8 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from reports.tables import setting_labels  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -109,7 +113,11 @@ def length_generalisation(df: pd.DataFrame, path: str | Path, *, task: str = "co
 def memory_usage(trace_path: str | Path, path: str | Path, *, index: int = 0) -> Path | None:
     """Usage u_t (slots × time) of episode ``index`` of a run's ``trace.pt``
     (``{"aux": {"usage": (B, T, N), ...}, "lengths": (B,), ...}``)."""
-    trace = torch.load(trace_path, map_location="cpu", weights_only=False)
+    try:  # tensors only: a trace from someone else's run folder cannot run code here
+        trace = torch.load(trace_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as err:
+        log.warning("not loading %s (it holds more than tensors): %s", trace_path, err)
+        return None
     aux = trace.get("aux", {}) if isinstance(trace, dict) else {}
     if "usage" not in aux:
         return None

@@ -1,4 +1,5 @@
-"""The one batch schema shared by every task (DESIGN §3) and its helpers.
+"""The one batch schema shared by every task (DESIGN §3) and its helpers (collate, and the
+resumable training loader).
 
 Every episode is a stream of steps; each step has a :class:`Role`. Targets are aligned to steps
 and only count where ``target_mask`` is true. Episodes are right-padded with ``Role.PAD``.
@@ -6,12 +7,13 @@ and only count where ``target_mask`` is true. Episodes are right-padded with ``R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from tasks.spec import TaskSpec
 
@@ -114,3 +116,34 @@ def validate_batch(batch: Batch, spec: TaskSpec) -> None:
         problems.append(f"group must be (B,) ids in [0, {len(spec.group_names)})")
     if problems:
         raise ValueError("invalid Batch: " + "; ".join(problems))
+
+
+class ResumableLoader(DataLoader):
+    """A training loader that Lightning checkpoints mid-epoch (its ``state_dict`` /
+    ``load_state_dict`` interface): the epoch and the batches handed out in it, so a resumed run
+    goes on with the next batch of the same order.
+
+    Its batch sampler, or else its sampler, must have ``epoch`` and ``resume_at(epoch, skip)``,
+    ``skip`` counted in its own units (batches for a batch sampler, items for a sampler), and
+    draw each epoch's order from the seed and the epoch alone. Lightning does not fetch ahead
+    from a loader with a length, so every batch handed out has been (or is being) trained on.
+    """
+
+    def _positioned(self) -> Any:
+        return self.batch_sampler if hasattr(self.batch_sampler, "resume_at") else self.sampler
+
+    def __iter__(self) -> Iterator[Any]:
+        self._handed_out = 0
+        for batch in super().__iter__():
+            self._handed_out += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(self._positioned().epoch), "batches": getattr(self, "_handed_out", 0)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, batches = int(state["epoch"]), int(state["batches"])
+        if batches >= len(self):  # saved at the end of a pass: the next epoch starts afresh
+            epoch, batches = epoch + 1, 0
+        owner = self._positioned()
+        owner.resume_at(epoch, batches if owner is self.batch_sampler else batches * self.batch_size)

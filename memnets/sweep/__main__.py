@@ -1,5 +1,8 @@
-"""``python -m memnets.sweep sweeps/<file>.yaml [--dry-run] [--max-runs N] [--extra key=value ...]``
-and ``python -m memnets.sweep --validate [files...]``."""
+"""``python -m memnets.sweep sweeps/<file>.yaml [--jobs N] [--dry-run] [--max-runs N]
+[--extra key=value ...] [--out DIR] [--rerun]`` and ``python -m memnets.sweep --validate [files...]``.
+
+Exit code 0 only if every run completed or diverged (both are results); otherwise 1, after a
+list of the runs that failed, were interrupted, refused or not run."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from memnets.sweep.expand import SweepError, expand, load_sweep
+
+FINISHED = ("completed", "diverged")  # a result either way; anything else makes the exit code 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("multirun"),
                    help="runs go to <out>/<sweep name>/<i> (default multirun)")
     p.add_argument("--rerun", action="store_true", help="run again even if a run completed before")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at once (default 1; one per core: each run uses threads=1)")
     return p.parse_args(argv)
 
 
@@ -59,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.files:
         console.print("give a sweep file (e.g. sweeps/copy_dnc_distance.yaml) or --validate")
         return 2
+    if args.jobs < 1:
+        console.print(f"[red]--jobs must be >= 1, got {args.jobs}")
+        return 2
     from memnets.sweep.runner import plan, run_all
 
     total_bad = 0
@@ -77,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             for run in planned:
                 console.print(shlex.join(run.argv("python")), markup=False, soft_wrap=True)
             continue
-        outcomes = run_all(planned, rerun=args.rerun, console=console)
-        failed = [o for o in outcomes if o["status"] not in ("completed", "diverged")]
+        outcomes = run_all(planned, rerun=args.rerun, jobs=args.jobs, console=console)
+        failed = [o for o in outcomes if o["status"] not in FINISHED]
         total_bad += len(failed)
         console.print(f"{sweep.name}: {len(outcomes) - len(failed)}/{len(planned)} runs finished "
                       "(completed or diverged); `python -m reports` turns them into tables")
+        for o in failed:
+            console.print(f"  [red]{o['index']}: {o['status']}[/] {o['message'] or ''} -> "
+                          f"{o['run_dir']}", soft_wrap=True)
     return 1 if total_bad else 0
 
 

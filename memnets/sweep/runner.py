@@ -1,9 +1,12 @@
-"""Run a sweep's runs locally, one after another, with no W&B server.
+"""Run a sweep's runs locally, up to ``jobs`` at once, with no W&B server.
 
 Each run is ``python run.py <overrides> logger=csv hydra.run.dir=<out>/<sweep>/<i>`` in a
 subprocess (a fresh process per run, as ``wandb agent`` does), its console output in
 ``<run dir>/stdout.log``. A run whose folder already holds a completed ``results.json`` made with
-the same overrides is skipped, so an interrupted sweep resumes where it stopped.
+the same overrides is skipped, so an interrupted sweep resumes where it stopped; an earlier
+attempt that did not complete is moved to ``<sweep>/superseded/`` and the run starts afresh; a
+folder holding a run with other overrides is refused. A run's outcome comes from its exit code
+and its record together: a crashed run is never reported as completed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +29,10 @@ from memnets.sweep.expand import Sweep, describe, render_value
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_LOGGER = "csv"
-# run.py's exit codes (run.py main): 2 bad inputs, 3 diverged (a result), 130 interrupted.
-EXIT_DIVERGED, EXIT_INTERRUPTED = 3, 130
+# run.py's exit codes (run.py main): 2 bad inputs, 3 diverged (a result), 130/143 interrupted
+# (SIGINT/SIGTERM), 1 any other crash.
+EXIT_DIVERGED, EXIT_INTERRUPTED = 3, (130, 143)
+RESULTS_FILE, LOG_FILE = "results.json", "stdout.log"
 
 
 @dataclass(frozen=True)
@@ -71,62 +79,177 @@ def task_overrides(run: PlannedRun) -> list[str]:
     return [o for o in run.overrides if not o.startswith("hydra.")]
 
 
+def _saved_overrides(run: PlannedRun) -> list[str] | None:
+    """The overrides Hydra recorded in the run folder, or None if it recorded none (readably)."""
+    saved = run.run_dir / ".hydra" / "overrides.yaml"
+    try:
+        loaded = yaml.safe_load(saved.read_text()) if saved.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return None
+    return loaded if isinstance(loaded, list) else None
+
+
+def same_run(run: PlannedRun) -> bool:
+    """The folder's run was made by exactly these overrides (order-free: Hydra applies distinct
+    keys independently)."""
+    saved = _saved_overrides(run)
+    return saved is not None and sorted(map(str, saved)) == sorted(task_overrides(run))
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run folder's results.json, or None if it is absent or unreadable."""
+    try:
+        record = json.loads((run_dir / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def already_done(run: PlannedRun) -> bool:
     """A completed results.json made by exactly these overrides."""
-    results, saved = run.run_dir / "results.json", run.run_dir / ".hydra" / "overrides.yaml"
-    if not (results.is_file() and saved.is_file()):
-        return False
-    try:
-        status = json.loads(results.read_text()).get("status")
-        return status == "completed" and sorted(yaml.safe_load(saved.read_text())) == sorted(
-            task_overrides(run))  # order-free: Hydra applies distinct keys independently
-    except (ValueError, yaml.YAMLError):
-        return False
+    record = read_record(run.run_dir)
+    return record is not None and record.get("status") == "completed" and same_run(run)
 
 
-def _outcome(run: PlannedRun, returncode: int) -> dict[str, Any]:
-    results = run.run_dir / "results.json"
-    record = json.loads(results.read_text()) if results.is_file() else {}
-    return {"index": run.index, "returncode": returncode, "status": record.get("status", "failed"),
-            "objective": record.get("objective"), "run_dir": str(run.run_dir)}
+def folder_decision(run: PlannedRun, rerun: bool) -> str:
+    """What to do with the run's folder before running it.
+
+    ``fresh``: absent or empty; ``skip``: completed before with these overrides (unless
+    ``rerun``); ``supersede``: an earlier attempt of this run (same overrides, or only the
+    runner's own ``stdout.log``) is moved to ``superseded/``; ``refuse``: it holds another run.
+    """
+    folder = run.run_dir
+    contents = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if not contents:
+        return "fresh"
+    if not rerun and already_done(run):
+        return "skip"
+    if same_run(run) or contents == {LOG_FILE}:
+        return "supersede"
+    return "refuse"
 
 
-def run_all(planned: list[PlannedRun], *, rerun: bool = False, console: Console | None = None,
-            python: str = sys.executable) -> list[dict[str, Any]]:
-    """Run every planned run in turn; returns one outcome dict per run (skipped ones included).
+def supersede(run_dir: Path) -> Path:
+    """Move an earlier attempt out of the way, to ``<sweep>/superseded/<i>.<time>``; kept, not
+    deleted, since its record is part of the history."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    attempt = 0
+    while (target := run_dir.parent / "superseded" / f"{run_dir.name}.{stamp}.{attempt}").exists():
+        attempt += 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(target)
+    return target
 
-    Stops early (and says so) when a run is interrupted with Ctrl-C."""
-    console = console or Console()
-    outcomes = []
+
+def outcome_status(returncode: int, record: dict[str, Any] | None) -> tuple[str, str | None]:
+    """The run's status from its exit code and its record together, and why when they disagree.
+
+    Only exit code 0 with a ``completed`` record is completed; exit code 3 with a ``diverged``
+    record is diverged; 130/143 (SIGINT/SIGTERM) is interrupted; anything else failed.
+    """
+    recorded = (record or {}).get("status")
+    message = (record or {}).get("message")
+    if returncode == 0:
+        if recorded == "completed":
+            return "completed", None
+        return "failed", f"exit code 0 but results.json says {recorded or 'nothing (missing)'}"
+    if returncode == EXIT_DIVERGED and recorded == "diverged":
+        return "diverged", message
+    if returncode in EXIT_INTERRUPTED:
+        return "interrupted", message or f"exit code {returncode}"
+    if returncode < 0:
+        return "failed", f"killed by signal {-returncode}; {message or 'no results.json'}"
+    return "failed", f"exit code {returncode}: {message or 'no results.json (see stdout.log)'}"
+
+
+def outcome(run: PlannedRun, returncode: int) -> dict[str, Any]:
+    record = read_record(run.run_dir)
+    status, message = outcome_status(returncode, record)
+    return {"index": run.index, "returncode": returncode, "status": status, "message": message,
+            "objective": (record or {}).get("objective") if status != "failed" else None,
+            "run_dir": str(run.run_dir)}
+
+
+def execute(run: PlannedRun, python: str) -> int:
+    """Run one run.py in a fresh process, its output in ``<run dir>/stdout.log``."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run.run_dir / LOG_FILE, "w") as log:
+        try:
+            return subprocess.run(run.argv(python), cwd=REPO, stdout=log,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        except KeyboardInterrupt:  # the run got the same Ctrl-C; its record says what it did
+            return EXIT_INTERRUPTED[0]
+
+
+def _not_run(run: PlannedRun, status: str, message: str) -> dict[str, Any]:
+    return {"index": run.index, "returncode": None, "status": status, "message": message,
+            "objective": None, "run_dir": str(run.run_dir)}
+
+
+def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
+            console: Console | None = None, python: str | None = None) -> list[dict[str, Any]]:
+    """Run the planned runs, up to ``jobs`` at once; one outcome per run, in plan order.
+
+    A run completed before with the same overrides is skipped (``skipped: True``), unless
+    ``rerun``. A folder holding another run is refused (status ``refused``). After a Ctrl-C or
+    an interrupted run no new run starts; those left are ``not run``.
+    """
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    console, python = console or Console(), python or sys.executable
+    results: dict[int, dict[str, Any]] = {}
+    todo = []
+    for run in planned:
+        decision = folder_decision(run, rerun)
+        if decision == "skip":
+            results[run.index] = {**outcome(run, 0), "skipped": True}
+            console.print(f"[dim]{run.index}: done before, skipped ({_label(run)})")
+        elif decision == "refuse":
+            results[run.index] = _not_run(run, "refused", f"{run.run_dir} holds a different run "
+                                          "(other overrides); use another --out or move it away")
+            console.print(f"[red]{run.index}: refused[/] {results[run.index]['message']}",
+                          soft_wrap=True)
+        else:
+            if decision == "supersede":
+                console.print(f"[dim]{run.index}: earlier attempt moved to "
+                              f"{supersede(run.run_dir)}", soft_wrap=True)
+            todo.append(run)
+    stop = threading.Event()
+
+    def work(run: PlannedRun) -> dict[str, Any]:
+        if stop.is_set():
+            return _not_run(run, "not run", "the sweep stopped before this run started")
+        return outcome(run, execute(run, python))
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("sweep", total=len(planned))
-        for run in planned:
-            label = describe({k: v for k, v in run.params.items() if k != "logger"})
-            if not rerun and already_done(run):
-                outcomes.append({**_outcome(run, 0), "skipped": True})
-                progress.console.print(f"[dim]{run.index}: done before, skipped ({label})")
+    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(jobs) as pool:
+        bar = progress.add_task(f"sweep ({jobs} at once)", total=len(todo))
+        futures = {pool.submit(work, run): run for run in todo}
+        try:
+            for future in as_completed(futures):
+                result = results[futures[future].index] = future.result()
+                _print_outcome(progress.console, futures[future], result)
                 progress.advance(bar)
-                continue
-            progress.update(bar, description=f"run {run.index}: {label}")
-            run.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(run.run_dir / "stdout.log", "w") as log:
-                try:
-                    proc = subprocess.run(run.argv(python), cwd=REPO, stdout=log,
-                                          stderr=subprocess.STDOUT, check=False)
-                    returncode = proc.returncode
-                except KeyboardInterrupt:
-                    returncode = EXIT_INTERRUPTED
-            outcome = _outcome(run, returncode)
-            outcomes.append(outcome)
-            colour = {"completed": "green", "diverged": "yellow"}.get(outcome["status"], "red")
-            progress.console.print(
-                f"[{colour}]{run.index}: {outcome['status']}[/] objective={outcome['objective']} "
-                f"({label}) -> {run.run_dir}")
-            progress.advance(bar)
-            if returncode == EXIT_INTERRUPTED:
-                progress.console.print("[red]interrupted: stopping the sweep (run it again to "
-                                       "resume; completed runs are skipped)")
-                break
-    return outcomes
+                if result["status"] == "interrupted" and not stop.is_set():
+                    stop.set()
+                    progress.console.print("[red]interrupted: no new run starts (run the sweep "
+                                           "again to resume; completed runs are skipped)")
+        except KeyboardInterrupt:
+            stop.set()
+            for future, run in futures.items():  # the running ones got the Ctrl-C as well
+                results[run.index] = future.result() if not future.cancel() else _not_run(
+                    run, "not run", "the sweep stopped before this run started")
+    return [results[run.index] for run in planned]
+
+
+def _label(run: PlannedRun) -> str:
+    return describe({k: v for k, v in run.params.items() if k != "logger"})
+
+
+def _print_outcome(console: Console, run: PlannedRun, result: dict[str, Any]) -> None:
+    colour = {"completed": "green", "diverged": "yellow"}.get(result["status"], "red")
+    why = f" ({result['message']})" if result["status"] != "completed" and result["message"] else ""
+    console.print(f"[{colour}]{run.index}: {result['status']}[/]{why} "
+                  f"objective={result['objective']} ({_label(run)}) -> {run.run_dir}",
+                  soft_wrap=True, markup=True)

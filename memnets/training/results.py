@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from memnets.training.checkpoints import atomic_write_bytes
+
 RESULTS_FILE = "results.json"
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 
@@ -59,8 +61,8 @@ def write_results(run_dir: Path, record: dict[str, Any]) -> Path:
     if record.get("status") not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {record.get('status')!r}")
     path = Path(run_dir) / RESULTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode())  # whole or absent, never a truncated record
     return path
 
 

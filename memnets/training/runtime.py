@@ -1,15 +1,29 @@
-"""Run-level plumbing for ``run.py``: config resolvers, checkpoint lookup, trace pictures."""
+"""Run-level plumbing for ``run.py``: config resolvers, input errors, trace pictures."""
 
 from __future__ import annotations
 
+import inspect
 import netrc
 import os
+import secrets
+from datetime import datetime
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
 from memnets.models.base import MemoryNetwork
+
+
+class RunError(RuntimeError):
+    """A problem with the run's inputs (config, checkpoint, folder); the message says what to
+    change. ``run.py`` prints it on one line and exits with code 2."""
+
+
+def one_line(err: BaseException) -> str:
+    """``ValueError: the message`` on one line (for logs and ``results.json``)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def wandb_mode() -> str:
@@ -25,30 +39,41 @@ def wandb_mode() -> str:
     return "online" if auth else "offline"
 
 
+def run_stamp() -> str:
+    """``2026-11-26_16-45-03.123_a3f9``: local time to the millisecond and 4 random hex digits,
+    so two runs started in the same second get different folders."""
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S.%f")[:-3] + "_" + secrets.token_hex(2)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("memnets_wandb_mode"):
         OmegaConf.register_new_resolver("memnets_wandb_mode", wandb_mode)
+    if not OmegaConf.has_resolver("memnets_stamp"):  # cached: one value per config, as ${now:}
+        OmegaConf.register_new_resolver("memnets_stamp", run_stamp, use_cache=True)
 
 
-def resolve_ckpt_path(ckpt_path: str | None) -> str | None:
-    """A ``.ckpt`` file as is; a run folder -> the newest of its ``checkpoints/{last,interrupted}.ckpt``."""
-    if not ckpt_path:
-        return None
-    path = Path(ckpt_path)
-    if path.is_file():
-        return str(path)
-    if path.is_dir():
-        candidates = [
-            p for p in (path / "checkpoints" / "last.ckpt", path / "checkpoints" / "interrupted.ckpt",
-                        path / "last.ckpt", path / "interrupted.ckpt") if p.is_file()
-        ]
-        if candidates:
-            return str(max(candidates, key=lambda p: p.stat().st_mtime))
-        raise FileNotFoundError(
-            f"ckpt_path={ckpt_path}: no checkpoints/last.ckpt or checkpoints/interrupted.ckpt "
-            "in that run folder; pass a .ckpt file instead"
-        )
-    raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist; pass a .ckpt file or a run folder")
+_NUMERIC = {"int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def check_setting_types(cls: type, settings: dict, group: str) -> None:
+    """Raise :class:`RunError` for a setting whose value does not fit the type ``cls.__init__``
+    declares for it (``int``, ``float``, ``bool``, each optionally ``| None``), e.g.
+    ``model.memory_size=abc``, before the constructor fails somewhere deep."""
+    params = inspect.signature(cls.__init__).parameters
+    for key, value in settings.items():
+        if key not in params or params[key].annotation is inspect.Parameter.empty:
+            continue
+        annotation = params[key].annotation
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        names = {part.strip() for part in text.split("|")}
+        base = next((n for n in names if n in _NUMERIC), None)
+        if base is None or len(names - {base, "None"}) or (value is None and "None" in names):
+            continue
+        ok = isinstance(value, _NUMERIC[base]) and (base == "bool" or not isinstance(value, bool))
+        if not ok:
+            default = params[key].default
+            hint = "" if default is inspect.Parameter.empty else f" (default {default!r})"
+            raise RunError(f"{group}.{key}={value!r}: {cls.__name__} takes {text} here{hint}")
 
 
 @torch.no_grad()

@@ -21,16 +21,16 @@ The rest lives here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tasks.batch import Episode, collate
+from tasks.batch import Episode, ResumableLoader, collate
 from tasks.spec import TaskSpec
 
 
@@ -73,6 +73,31 @@ class SeededEpisodes(Dataset):
         if not 0 <= index < self.size:
             raise IndexError(index)
         return self.sample(self.generator(index))
+
+
+class ResumableSampler(Sampler[int]):
+    """A fresh permutation of ``range(size)`` each epoch, drawn from ``(seed, epoch)`` alone, that
+    can start part-way through an epoch (``skip`` indices), so a resumed run sees the same
+    episodes in the same order as one that never stopped. Lightning calls ``set_epoch``."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch, self.skip = size, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_at(self, epoch: int, skip: int) -> None:
+        """Make the next pass epoch ``epoch``'s order without its first ``skip`` indices."""
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(
+            self.seed * 1_000_003 + self.epoch))
+        skip, self.skip = self.skip, 0  # only the first pass after a resume starts late
+        return iter(order[skip:].tolist())
 
 
 def check_bits(bits: int) -> None:
@@ -139,6 +164,8 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         eval_range: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"task.batch_size must be >= 1, got {batch_size}")
         factors = sorted(int(f) for f in ood_factors)
         if any(f <= 1 for f in factors):
             raise ValueError(f"task.ood_factors must all be > 1, got {list(ood_factors)}")
@@ -168,7 +195,7 @@ class AlgorithmicDataModule(pl.LightningDataModule):
             list(self.split_ranges).index(split),
         )
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(
             self.dataset(split),
             batch_size=self.batch_size,
@@ -179,10 +206,19 @@ class AlgorithmicDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        """Shuffled by :class:`ResumableSampler`, so a resumed run continues mid-epoch."""
+        dataset = self.dataset("train")
+        return ResumableLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=ResumableSampler(len(dataset), self.seed),
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(name, shuffle=False) for name in self.test_split_names]
+        return [self._loader(name) for name in self.test_split_names]

@@ -17,6 +17,7 @@ DDP repeats up to ``world_size - 1`` stories so that every rank gets the same nu
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -60,6 +61,17 @@ class BucketBatchSampler(BatchSampler):
             raise ValueError(f"pool_batches must be >= 1 or None; got {pool_batches}")
         self.lengths = torch.as_tensor(lengths, dtype=torch.long)
         self.pool_batches, self.shuffle, self.seed = pool_batches, shuffle, seed
+        self.skip = 0  # batches the next pass leaves out (a run resumed mid-epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(getattr(self.sampler, "epoch", 0))
+
+    def resume_at(self, epoch: int, skip: int) -> None:
+        """Make the next pass epoch ``epoch``'s batches without the first ``skip`` of them
+        (:class:`tasks.batch.ResumableLoader`)."""
+        self.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        self.skip = skip
 
     def _pool_size(self, n: int) -> int:
         return n if self.pool_batches is None else self.pool_batches * self.batch_size
@@ -73,6 +85,10 @@ class BucketBatchSampler(BatchSampler):
         return (n // size) * self._batches_in(size) + self._batches_in(n % size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0  # only the first pass after a resume starts late
+        return itertools.islice(self._batches(), skip, None)
+
+    def _batches(self) -> Iterator[list[int]]:
         indices = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
         gen = torch.Generator().manual_seed(self.seed + 7919 * getattr(self.sampler, "epoch", 0))
         size = max(self._pool_size(len(indices)), 1)

@@ -56,7 +56,7 @@ from tasks.babi.encode import (
 )
 from tasks.babi.parse import SIZE_FOLDERS, TASK_NAMES, Story, parse_stories, task_file
 from tasks.babi.source import ARCHIVE_ROOT, CANONICAL_URL, BabiDataError, open_source
-from tasks.batch import collate
+from tasks.batch import ResumableLoader, collate
 from tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class BabiDataModule(L.LightningDataModule):
             shuffle=train,
             seed=self.seed,
         )
-        return DataLoader(
+        return (ResumableLoader if train else DataLoader)(
             dataset,
             batch_sampler=batches,
             collate_fn=collate,

@@ -7,8 +7,10 @@
 - a folder holding only ``tasks_1-20_v1-2.tar.gz`` (read in place), or
 - absent/empty: the canonical tarball is downloaded there (progress bar, SHA-256 and size checked)
   and unpacked.
-A tarball named by the user is not rejected for a different checksum unless the caller passes
-``sha256`` (the repacked copy in shared/data/babi has its own checksum, see its README).
+A tarball of the canonical archive's size must have its SHA-256; another tarball (the repacked copy
+in shared/data/babi has its own checksum, see its README) is checked against ``sha256`` only if
+the caller passes one. Every tarball is read to its end: a damaged member header, which
+:mod:`tarfile` takes silently for the end of the archive, is refused with the missing files.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
+
+from tasks.babi.parse import SIZE_FOLDERS, TASK_NAMES, task_file
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +111,11 @@ class BabiSource:
         return f"BabiSource({self.root or self.tarball})"
 
     def _tar_members(self) -> dict[str, bytes]:
-        """Relative path under tasks_1-20_v1-2/ -> bytes, for the en and en-10k text files."""
+        """Relative path under tasks_1-20_v1-2/ -> bytes, for the en and en-10k text files.
+
+        :mod:`tarfile` stops without an error at a damaged member header; this reads on to the
+        end and raises :class:`BabiDataError` unless only the end-of-archive zeros are left.
+        """
         if self._members is None:
             members: dict[str, bytes] = {}
             with tarfile.open(self.tarball, "r:*") as tar:
@@ -117,6 +125,8 @@ class BabiSource:
                         rel = "/".join(parts[parts.index(ARCHIVE_ROOT) + 1 :])
                         if rel.split("/")[0] in ("en", "en-10k"):
                             members[rel] = tar.extractfile(info).read()  # type: ignore[union-attr]
+                if not _only_zeros_after(tar):
+                    raise BabiDataError(damaged_archive_message(self.tarball, tar.offset, members))
             self._members = members
         return self._members
 
@@ -134,8 +144,44 @@ class BabiSource:
         return self._tar_members()[rel]
 
 
+def _only_zeros_after(tar: tarfile.TarFile, chunk: int = 1 << 16) -> bool:
+    """Whether the archive holds nothing but zero padding after the point where reading stopped."""
+    stream = tar.fileobj
+    stream.seek(tar.offset)
+    while block := stream.read(chunk):
+        if block.count(0) != len(block):
+            return False
+    return True
+
+
+def expected_files() -> list[str]:
+    """The text files of the 20 tasks in ``en`` and ``en-10k`` (train and test), as in the archive."""
+    return [task_file(t, size, split) for size in SIZE_FOLDERS for t in TASK_NAMES
+            for split in ("train", "test")]
+
+
+def damaged_archive_message(path: Path | None, offset: int, read: dict[str, bytes]) -> str:
+    missing = [rel for rel in expected_files() if rel not in read]
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return (f"{path} is a damaged archive: the member header at byte {offset:,} of its tar stream "
+            f"cannot be read, so only {len(read)} of its task files could be read (missing: "
+            f"{shown or 'none of the en/en-10k files, but later members are lost'}). Replace it: "
+            f"download {ARCHIVE_NAME} again (its SHA-256 is {CANONICAL_SHA256}) or unpack a good "
+            "copy and point task.data_dir at the folder")
+
+
 def _has_data(folder: Path) -> bool:
     return (folder / "en").is_dir() or (folder / "en-10k").is_dir()
+
+
+def _check_tarball(path: Path, sha256: str | None) -> None:
+    """``sha256`` if given; else a file of the canonical archive's size must be the canonical
+    archive (a copy damaged in transit keeps its size). Other tarballs (repacked copies) are
+    checked member by member when read."""
+    if sha256 is not None:
+        verify_file(path, sha256)
+    elif path.stat().st_size == CANONICAL_SIZE:
+        verify_file(path, CANONICAL_SHA256, CANONICAL_SIZE)
 
 
 def open_source(
@@ -148,14 +194,14 @@ def open_source(
 ) -> BabiSource:
     """Find the data at ``data_dir`` (see module docstring), downloading it if absent.
 
-    ``sha256``: if given, a tarball found at ``data_dir`` must have this checksum. Downloads are
+    ``sha256``: if given, a tarball found at ``data_dir`` must have this checksum (without it,
+    only a tarball of the canonical size is checked, against the canonical checksum). Downloads are
     always checked against ``download_sha256``/``download_size`` (the canonical tarball's).
     ``url=None`` forbids downloading.
     """
     path = Path(data_dir).expanduser()
     if path.is_file():
-        if sha256 is not None:
-            verify_file(path, sha256)
+        _check_tarball(path, sha256)
         return BabiSource(tarball=path)
     if _has_data(path):
         return BabiSource(root=path)
@@ -163,8 +209,7 @@ def open_source(
         return BabiSource(root=path / ARCHIVE_ROOT)
     archive = path / ARCHIVE_NAME
     if archive.is_file():
-        if sha256 is not None:
-            verify_file(archive, sha256)
+        _check_tarball(archive, sha256)
         return BabiSource(tarball=archive)
     if url is None:
         raise BabiDataError(

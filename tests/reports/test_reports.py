@@ -4,7 +4,9 @@ published CSV against the papers' printed means and failed counts, figures and t
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -335,3 +337,63 @@ def test_curves_of_runs_with_different_settings_are_separate_series(tmp_path):
     assert sorted(labels) == ["dnc (model.distance=cosine)", "dnc (model.distance=cosine)",
                               "dnc (model.distance=dot)"]
     assert set(series_labels(frame, None)) == {"dnc"}
+
+
+# ---------------------------------------------------------------- one row per distinct run
+
+def _record_run(root: Path, name: str, *, run_id: str, finished: str, seed=0, status="completed",
+                error=0.5) -> Path:
+    run_dir = write_run(root, name, seed=seed, status=status, metrics={"test/error": error})
+    record = json.loads((run_dir / "results.json").read_text())
+    record["config"]["run_dir"] = str(run_dir)
+    record["config"]["callbacks"] = {"checkpoint": {"dirpath": f"{run_dir}/checkpoints"}}
+    record.update(run_id=run_id, finished_at=finished)
+    (run_dir / "results.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def test_a_resumed_run_is_one_row_and_its_newest_record_wins(tmp_path):
+    _record_run(tmp_path, "first", run_id="r1", finished="2026-01-01T10:00:00", status="interrupted")
+    resumed = _record_run(tmp_path, "resumed", run_id="r1", finished="2026-01-01T11:00:00",
+                          error=0.1)
+    table = runs(collect([tmp_path]))
+    assert len(table) == 1
+    assert table.loc[0, "run_dir"] == str(resumed) and table.loc[0, "status"] == "completed"
+
+
+def test_repeated_runs_of_one_setting_and_seed_count_once(tmp_path, caplog):
+    _record_run(tmp_path, "a", run_id="r1", finished="2026-01-01T10:00:00")
+    newer = _record_run(tmp_path, "b", run_id="r2", finished="2026-01-01T11:00:00")
+    _record_run(tmp_path, "c", run_id="r3", finished="2026-01-01T12:00:00", status="failed")
+    other_seed = _record_run(tmp_path, "d", run_id="r4", finished="2026-01-01T09:00:00", seed=1)
+    with caplog.at_level(logging.WARNING, logger="reports.collect"):
+        table = runs(collect([tmp_path]))
+    assert sorted(table["run_dir"]) == sorted([str(newer), str(other_seed)])
+    assert "3 runs repeat one setting and seed" in caplog.text
+
+
+def test_run_folders_without_a_readable_record_are_listed_in_a_warning(tmp_path, caplog):
+    write_run(tmp_path, "ok")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".memnets-run.json").write_text("{}")
+    broken = tmp_path / "broken"
+    (broken / ".hydra").mkdir(parents=True)
+    (broken / "results.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="reports.collect"):
+        assert len(runs(collect([tmp_path]))) == 1
+    assert "2 run folder(s) without a readable results.json" in caplog.text
+    assert str(killed) in caplog.text and str(broken) in caplog.text
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (Path.touch, (Path(os.environ["MEMNETS_TEST_MARKER"]),))
+
+
+def test_a_trace_that_holds_code_is_not_run(tmp_path, monkeypatch):
+    marker = tmp_path / "code-ran"
+    monkeypatch.setenv("MEMNETS_TEST_MARKER", str(marker))
+    torch.save({"aux": {"usage": torch.rand(1, 4, 3)}, "evil": _RunsCode()}, tmp_path / "trace.pt")
+    assert memory_usage(tmp_path / "trace.pt", tmp_path / "usage.png") is None
+    assert not marker.exists()

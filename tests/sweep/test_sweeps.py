@@ -3,13 +3,16 @@ runner's plan, and ``--validate`` on every file in sweeps/ (catches a renamed co
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from memnets.sweep.__main__ import main as sweep_main
 from memnets.sweep.expand import (
     SweepError,
     expand,
@@ -17,7 +20,7 @@ from memnets.sweep.expand import (
     render_value,
     to_overrides,
 )
-from memnets.sweep.runner import already_done, plan
+from memnets.sweep.runner import already_done, plan, run_all
 from memnets.sweep.validate import sweep_files, validate_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,3 +159,89 @@ def test_installing_memnets_adds_no_top_level_sweeps_package(tmp_path):
                          check=True).stdout
     assert str(REPO) not in out, out
     assert not list((REPO / "sweeps").glob("*.py")), "sweeps/ holds W&B sweep YAML files only"
+
+
+# ---------------------------------------------------------------- running (a stand-in for run.py)
+
+FAKE_RUN = '''#!{python}
+"""Stands in for `python run.py <overrides>`: seed 0 completes, seed 1 crashes with no record,
+seed 2 exits 0 with a failed record; with wait_for=K it waits until K runs have started."""
+import json, sys, time
+from pathlib import Path
+args = dict(a.split("=", 1) for a in sys.argv[2:])
+run_dir = Path(args["hydra.run.dir"])
+(run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+(run_dir / ".hydra" / "overrides.yaml").write_text(
+    json.dumps([a for a in sys.argv[2:] if not a.startswith("hydra.")]))
+(run_dir.parent / f"started-{{run_dir.name}}").touch()
+if "wait_for" in args:
+    deadline = time.time() + 60
+    while len(list(run_dir.parent.glob("started-*"))) < int(args["wait_for"]):
+        if time.time() > deadline:
+            sys.exit(1)
+        time.sleep(0.05)
+seed = int(args["seed"])
+if seed == 1:
+    sys.exit(1)
+status = "completed" if seed == 0 else "failed"
+(run_dir / "results.json").write_text(json.dumps({{"status": status, "objective": 0.5,
+                                                  "message": None}}))
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    import sys
+
+    path = tmp_path / "fake_python"
+    path.write_text(FAKE_RUN.format(python=sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
+def _planned(tmp_path, seeds, **extra):
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": {"values": seeds}}, **extra))
+    return plan(sweep, expand(sweep), out_root=tmp_path / "mr")
+
+
+def test_a_crashed_run_is_failed_never_completed_with_a_stale_record(tmp_path, fake_python):
+    """The folder of run 1 holds a completed record of another run (other overrides): the runner
+    refuses it rather than reading that record as the crashed run's outcome."""
+    runs = _planned(tmp_path, [0, 1, 2])
+    stale = runs[1].run_dir
+    (stale / ".hydra").mkdir(parents=True)
+    (stale / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["seed=7", "logger=csv"]))
+    (stale / "results.json").write_text(json.dumps({"status": "completed", "objective": 0.01}))
+    outcomes = run_all(runs, python=fake_python)
+    assert [o["status"] for o in outcomes] == ["completed", "refused", "failed"]
+    assert outcomes[2]["message"] == "exit code 0 but results.json says failed"
+    assert json.loads((stale / "results.json").read_text())["objective"] == 0.01  # untouched
+    shutil.rmtree(stale)
+    again = run_all(runs, python=fake_python)  # run 0 is skipped; run 1 runs now, and crashes
+    assert again[0].get("skipped") and again[0]["status"] == "completed"
+    assert again[1]["status"] == "failed" and again[1]["objective"] is None
+    assert again[1]["message"] == "exit code 1: no results.json (see stdout.log)"
+    superseded = list((tmp_path / "mr" / "copy_dnc_test" / "superseded").iterdir())
+    assert [p.name.split(".")[0] for p in superseded] == ["2"]  # its earlier attempt, kept
+
+
+def test_the_cli_exits_non_zero_and_lists_the_failed_runs(tmp_path, fake_python, monkeypatch,
+                                                          capsys):
+    import sys
+
+    monkeypatch.setattr(sys, "executable", fake_python)
+    path = write_sweep(tmp_path, {"seed": {"values": [0, 1]}})
+    code = sweep_main([str(path), "--out", str(tmp_path / "mr")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1/2 runs finished" in out and "1: failed exit code 1" in " ".join(out.split())
+    assert sweep_main([str(path), "--out", str(tmp_path / "mr"), "--jobs", "0"]) == 2
+
+
+def test_jobs_runs_several_at_once_with_the_same_outcome_rules(tmp_path, fake_python):
+    """Each stand-in run waits until 3 runs have started: only --jobs 3 lets them all finish."""
+    runs = _planned(tmp_path, [0, 0, 2], name="copy_dnc_jobs")
+    runs = [dataclasses.replace(r, overrides=[*r.overrides, "wait_for=3"]) for r in runs]
+    outcomes = run_all(runs, jobs=3, python=fake_python)
+    assert [o["status"] for o in outcomes] == ["completed", "completed", "failed"]
+    assert [o["index"] for o in outcomes] == [0, 1, 2]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra.utils import get_class, instantiate
 
+from memnets.training.signals import RunInterrupted
 from run import train
 from tests.conftest import MODEL_NAMES, REPO, TASK_NAMES, compose_cfg
 
@@ -72,18 +73,39 @@ def test_nan_loss_stops_as_diverged_and_keeps_the_last_good_checkpoint(make_cfg,
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
-def test_interrupted_run_saves_a_checkpoint_and_resumes(make_cfg, tmp_path):
-    cfg = make_cfg("model=lstm", "task=copy", "debug=interrupt",
-                   "callbacks.inject_interrupt.at_step=15", *SHORT)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg)
-    run_dir = tmp_path / "run"
-    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
-    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
-    resumed = compose_cfg(["model=lstm", "task=copy", f"ckpt_path={run_dir}", *SHORT],
-                          run_dir=tmp_path / "resumed")
-    record = train(resumed)
-    assert record["status"] == "completed" and record["global_step"] == 30
+RESUME = ["model=lstm", "task=copy", "task.train_size=160", "trainer.max_steps=30",
+          "trainer.val_check_interval=10", "task.val_size=32", "task.test_size=32",
+          "memory_picture=false"]  # 10 batches an epoch: step 15 is mid-epoch 1
+
+
+def _weights(run_dir) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_saves_the_current_step_and_resuming_matches_an_unbroken_run(signal_name, tmp_path):
+    """SIGINT (Ctrl-C) and SIGTERM (a scheduler) both stop after the current step with a checkpoint
+    of it; the resumed run continues mid-epoch, data position included, and ends with the same
+    weights and test metrics as a run that never stopped."""
+    unbroken = train(compose_cfg(RESUME, run_dir=tmp_path / "unbroken"))
+    stopped_dir = tmp_path / "stopped"
+    with pytest.raises(RunInterrupted) as stop:
+        train(compose_cfg([*RESUME, "debug=interrupt", "callbacks.inject_interrupt.at_step=15",
+                           f"callbacks.inject_interrupt.signal={signal_name}"], run_dir=stopped_dir))
+    assert stop.value.exit_code == {"SIGINT": 130, "SIGTERM": 143}[signal_name]
+    saved = json.loads((stopped_dir / "results.json").read_text())
+    assert saved["status"] == "interrupted" and signal_name in saved["message"]
+    assert saved["global_step"] == 16  # step 15 finished, then the stop
+    ckpt = torch.load(stopped_dir / "checkpoints" / "interrupted.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 16
+    resumed = train(compose_cfg([*RESUME, f"ckpt_path={stopped_dir}"], run_dir=tmp_path / "resumed"))
+    assert resumed["status"] == "completed" and resumed["global_step"] == 30
+    assert resumed["run_id"] == saved["run_id"] != unbroken["run_id"]
+    assert resumed["resumed_from"].endswith("interrupted.ckpt")
+    for key in ("test/loss", "test/error", "test_2x/loss", "val/loss"):
+        assert resumed["metrics"][key] == unbroken["metrics"][key], key
+    a, b = _weights(tmp_path / "unbroken"), _weights(tmp_path / "resumed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.slow

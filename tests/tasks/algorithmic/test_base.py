@@ -164,3 +164,33 @@ def test_every_bits_task_refuses_zero_bits_naming_the_key(module):
     file, cls = module.split(".")
     with pytest.raises(ValueError, match="task.bits must be >= 1"):
         getattr(importlib.import_module(f"tasks.algorithmic.{file}"), cls)(bits=0)
+
+
+def test_the_training_loader_resumes_mid_epoch_in_the_same_order():
+    """A checkpoint taken after 3 batches of epoch 1 resumes with batch 4 of the same order; a
+    fresh pass draws the next epoch's order from (seed, epoch) alone."""
+    def module():
+        return CopyDataModule(bits=3, min_length=1, max_length=4, train_size=40, val_size=8,
+                              test_size=8, batch_size=8, seed=5, ood_factors=[2])
+
+    def inputs(loader) -> list[torch.Tensor]:
+        return [b.inputs for b in loader]
+
+    first = module().train_dataloader()
+    first.sampler.set_epoch(1)
+    epoch1 = inputs(first)
+    assert len(epoch1) == 5
+    partial_pass = iter(first)
+    for _ in range(3):
+        next(partial_pass)
+    state = first.state_dict()
+    assert state == {"epoch": 1, "batches": 3}
+    resumed = module().train_dataloader()
+    resumed.load_state_dict(state)
+    rest = inputs(resumed)
+    assert len(rest) == 2 and all(torch.equal(a, b) for a, b in zip(rest, epoch1[3:], strict=True))
+    assert len(inputs(resumed)) == 5  # the skip applies to one pass only
+    resumed.load_state_dict({"epoch": 1, "batches": 5})  # saved at the end of epoch 1
+    assert resumed.sampler.epoch == 2 and resumed.sampler.skip == 0
+    first.sampler.set_epoch(2)
+    assert not torch.equal(inputs(first)[0], epoch1[0])

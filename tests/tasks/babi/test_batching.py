@@ -88,3 +88,27 @@ def test_lightning_can_inject_its_distributed_sampler(tiny_babi):
             validate_batch(batch, dm.spec)
     assert not shards[0] & shards[1]
     assert shards[0] | shards[1] == set(range(len(dm.train_set)))
+
+
+def test_the_training_loader_resumes_mid_epoch_with_the_next_batch(tiny_babi):
+    """A checkpoint after 3 batches of epoch 1 resumes with batch 4 of that epoch's order."""
+    def loader():
+        dm = BabiDataModule(tiny_babi, size="1k", tasks=[1, 19], batch_size=4, cache_dir="",
+                            pool_batches=5)
+        dm.setup("fit")
+        return dm.train_dataloader()
+
+    first = loader()
+    first.batch_sampler.sampler.set_epoch(1)
+    epoch1 = [b.inputs for b in first]
+    partial = iter(first)
+    for _ in range(3):
+        next(partial)
+    state = first.state_dict()
+    assert state == {"epoch": 1, "batches": 3}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest = [b.inputs for b in resumed]
+    assert len(rest) == len(epoch1) - 3
+    assert all(torch.equal(a, b) for a, b in zip(rest, epoch1[3:], strict=True))
+    assert len(list(resumed)) == len(epoch1)  # the skip applies to one pass only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -118,3 +119,44 @@ def test_no_network_says_where_to_put_the_file(tmp_path, monkeypatch):
 def test_downloads_can_be_forbidden(tmp_path):
     with pytest.raises(BabiDataError, match="no bAbI data"):
         open_source(tmp_path, url=None)
+
+
+def _tiny_tarball(tiny_babi: Path, path: Path, damage_member: int | None = None) -> Path:
+    """The tiny data set as a .tar.gz; ``damage_member``: overwrite that member's header."""
+    raw = io.BytesIO()
+    files = sorted((tiny_babi / "tasks_1-20_v1-2").rglob("*.txt"))
+    offsets = []
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for file in files:
+            offsets.append(raw.tell())
+            tar.add(file, arcname=str(file.relative_to(tiny_babi)))
+    data = bytearray(raw.getvalue())
+    if damage_member is not None:
+        start = offsets[damage_member]
+        data[start : start + 100] = b"\x7f" * 100  # the member's name field: checksum fails
+    with gzip.open(path, "wb") as f:
+        f.write(bytes(data))
+    return path
+
+
+def test_a_tarball_damaged_in_the_middle_is_refused_with_what_is_missing(tiny_babi, tmp_path):
+    """tarfile stops at a bad header without an error; the reader must not train on what came
+    before it (the tiny set: qa19 test, qa19 train, qa1 test, qa1 train, in that order)."""
+    good = _tiny_tarball(tiny_babi, tmp_path / "good.tar.gz")
+    assert BabiDataModule(good, size="1k", tasks=[19], cache_dir="").spec.vocab_size > 0
+    bad = _tiny_tarball(tiny_babi, tmp_path / "bad.tar.gz", damage_member=2)
+    with pytest.raises(BabiDataError) as err:  # task 19's files come before the damage
+        BabiDataModule(bad, size="1k", tasks=[19], cache_dir="")
+    message = str(err.value)
+    assert str(bad) in message and "damaged archive" in message
+    assert "only 2 of its task files could be read" in message
+    assert "en/qa1_single-supporting-fact_train.txt" in message  # after the bad header: lost
+
+
+def test_a_tarball_of_the_canonical_size_must_have_the_canonical_checksum(tmp_path):
+    fake = tmp_path / "tasks_1-20_v1-2.tar.gz"
+    fake.write_bytes(b"\0" * babi_source.CANONICAL_SIZE)
+    with pytest.raises(BabiChecksumError, match="sha256"):
+        open_source(fake)
+    with pytest.raises(BabiChecksumError, match="sha256"):
+        open_source(tmp_path)  # the same file found in a folder

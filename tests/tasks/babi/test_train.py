@@ -54,3 +54,24 @@ def test_checkpoint_carries_the_vocabulary(make_cfg, babi_dir, tmp_path):
     saved = ckpt["BabiDataModule"]
     assert saved["vocabulary"][0] == "<pad>" and len(saved["vocabulary"]) == 160
     assert saved["granularity"] == "word"
+
+
+def test_a_babi_run_stopped_by_sigterm_resumes_as_if_it_never_stopped(tiny_babi, tmp_path):
+    """The tiny set has 54 training stories a task: 27 batches of 4 an epoch, so step 20 is
+    mid-epoch; the resumed run ends with the unbroken run's weights and test metrics."""
+    from memnets.training.signals import RunInterrupted
+
+    steps = ["model=lstm", "task=babi", "task.size=1k", "task.tasks=[1,19]", "task.batch_size=4",
+             f"task.data_dir={tiny_babi}", "task.cache_dir=", "trainer.max_steps=30",
+             "trainer.val_check_interval=10", "logger=none", "memory_picture=false"]
+    unbroken = train(compose_cfg(steps, run_dir=tmp_path / "unbroken"))
+    with pytest.raises(RunInterrupted):
+        train(compose_cfg([*steps, "debug=interrupt", "callbacks.inject_interrupt.at_step=19",
+                           "callbacks.inject_interrupt.signal=SIGTERM"], run_dir=tmp_path / "stop"))
+    resumed = train(compose_cfg([*steps, f"ckpt_path={tmp_path / 'stop'}"],
+                                run_dir=tmp_path / "resumed"))
+    assert resumed["global_step"] == 30 and resumed["metrics"]["test/loss"] == \
+        unbroken["metrics"]["test/loss"]
+    a, b = (torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+            for d in ("unbroken", "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
