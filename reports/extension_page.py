@@ -26,6 +26,10 @@ def _num(x: float, digits: int = 0) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 def finding(table: pd.DataFrame, study: Study) -> str:
     """One sentence: the comparisons the rank test separates (Holm-adjusted p < ALPHA), with
     direction, medians and p; or that the evidence does not separate the arms."""
@@ -60,9 +64,9 @@ def finding(table: pd.DataFrame, study: Study) -> str:
     if separated:
         text = "; ".join(separated)
         return (text[0].upper() + text[1:]
-                + f". No other comparison is separated at {seeds} seeds per arm." + unsolved)
+                + f". No other comparison is separated at {_seeds(seeds)} per arm." + unsolved)
     what = " or ".join(w for _, w in measures(study))
-    return (f"The evidence does not separate the arms: at {seeds} seeds per arm no arm differs "
+    return (f"The evidence does not separate the arms: at {_seeds(seeds)} per arm no arm differs "
             f"from the paper's choice in {what} (smallest Holm-adjusted p = {_p(smallest)})."
             + unsolved)
 
@@ -102,8 +106,9 @@ def display(table: pd.DataFrame, study: Study) -> pd.DataFrame:
         if table[f"{split} bits mean"].notna().any():
             out[f"{split} bits/seq"] = [f"{_num(m, 2)} ± {_num(s, 2)}" for m, s in
                                         table[[f"{split} bits mean", f"{split} bits sd"]].to_numpy()]
-    for col, words in measures(study):
-        out[f"p ({words}), Holm"] = table[f"p {col} holm"].map(_p)
+    for col, _ in measures(study):
+        name = "steps" if col == "steps" else col.replace("/bit_errors", " bits")
+        out[f"p {name} (Holm)"] = table[f"p {col} holm"].map(_p)
     out["diverged"] = table["diverged"]
     out["wall s/run"] = table["wall time s"].map(lambda x: _num(x))
     return out

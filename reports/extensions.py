@@ -45,7 +45,7 @@ class Study:
     question: str
     baseline: dict[str, Any]        # the paper's arm, as settings it has
     factor: tuple[str, ...]         # the settings that make the arms
-    length_measures: tuple[str, ...] = ()  # test splits also tested against the baseline
+    error_splits: tuple[str, ...] = ("test",)  # test splits whose final error is also tested
 
 
 STUDIES = (
@@ -242,8 +242,9 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def measures(study: Study) -> list[tuple[str, str]]:
     """(column, words) of the measures tested against the baseline."""
     return [("steps", "steps to solve")] + [
-        (f"{s}/bit_errors", f"wrong bits per sequence at {s.removeprefix('test_')}")
-        for s in study.length_measures]
+        (f"{s}/bit_errors", "final wrong bits per sequence " + (
+            "at the training lengths" if s == "test" else f"at {s.removeprefix('test_')} length"))
+        for s in study.error_splits]
 
 
 def study_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
