@@ -20,7 +20,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from memnets.models.base import IncompatibleTaskError, check_compatible, choose_granularity
+from memnets.models.base import (
+    IncompatibleTaskError,
+    RecurrentMemoryNetwork,
+    check_compatible,
+    choose_granularity,
+)
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.training.results import code_version, hardware_info, write_results
 from memnets.training.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
@@ -47,6 +52,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
                 cfg.task.granularity = choose_granularity(model_cls, offered)
         datamodule = instantiate(cfg.task)
         check_compatible(model_cls, datamodule.spec)
+        closed_loop = getattr(datamodule, "closed_loop", None)
+        if closed_loop is not None and not issubclass(model_cls, RecurrentMemoryNetwork):
+            raise IncompatibleTaskError(f"{model_cls.__name__} cannot step one input at a time, and "
+                                        "this task answers in a closed loop; pick a recurrent model")
     except IncompatibleTaskError as err:
         raise RunError(f"model={_choice(cfg, 'model')} task={_choice(cfg, 'task')}: {err}") from None
     # spec is passed after instantiation: Hydra would turn a dataclass argument into a DictConfig.
@@ -57,6 +66,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
         scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
         scheduler_interval=cfg.scheduler_interval,
         test_split_names=datamodule.test_split_names,
+        closed_loop=closed_loop,
     )
     return datamodule, lit
 
@@ -117,6 +127,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "code_version": code_version(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "data": datamodule.record() if hasattr(datamodule, "record") else {},
+        "curriculum": _curriculum_record(trainer),
         "checkpoint_dir": "checkpoints",
         "metrics_csv": "csv/metrics.csv" if (run_dir / "csv/metrics.csv").exists() else None,
     }
@@ -128,6 +139,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if status == "interrupted":
         raise KeyboardInterrupt
     return record
+
+
+def _curriculum_record(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The curriculum callback's record (lesson reached, step of each pass), if it ran one."""
+    records = [cb.record() for cb in trainer.callbacks if hasattr(cb, "record")]
+    return next((r for r in records if r is not None), None)
 
 
 def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
