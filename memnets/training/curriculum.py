@@ -8,13 +8,13 @@ earlier lessons); this callback decides when to move on. What it reads from the 
 ``pass_error``, ``test_map_splits`` and ``test_map_dataloader(name)``. Data modules without
 ``lessons`` leave the callback idle.
 
-After each validation: log ``curriculum/lesson`` (1-based); if ``pass_metric`` <= ``pass_error``
-the lesson is passed: it is recorded with the global step and training episodes so far, each
-test map is evaluated (like the "Test" column of ED Tables 3-5) and the next lesson starts; the
-last lesson's pass ends the run (``stop_after_last``). The lesson and the record travel in
-checkpoints, so a resumed run continues its lesson. While a curriculum is running, early
-stopping on a perfect validation score is switched off: a solved early lesson is not a solved
-task.
+Every training step logs ``curriculum/lesson`` (1-based). After each validation: if
+``pass_metric`` <= ``pass_error`` the lesson is passed: it is recorded with the global step and
+training episodes so far, each test map is evaluated (like the "Test" column of ED Tables 3-5)
+and the next lesson starts; the last lesson's pass ends the run (``stop_after_last``). The
+lesson and the record travel in checkpoints, so a resumed run continues its lesson. While a
+curriculum is running, early stopping on a perfect validation score is switched off: a solved
+early lesson is not a solved task.
 """
 
 from __future__ import annotations
@@ -67,7 +67,14 @@ class Curriculum(pl.Callback):
         if self.datamodule is not None:
             self.datamodule.set_lesson(self.lesson)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+        if self.datamodule is not None:
+            pl_module.log("curriculum/lesson", float(self.lesson + 1))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # on_validation_end, not ..._epoch_end: the module logs this round's metrics in its own
+        # epoch-end hook, which Lightning calls after the callbacks'. Checkpoints are saved
+        # after this (Lightning runs checkpoint callbacks last), so they hold the new lesson.
         dm = self.datamodule
         if dm is None or trainer.sanity_checking:
             return
@@ -75,7 +82,6 @@ class Curriculum(pl.Callback):
         dm.next_round()
         if error is not None and float(error) <= dm.pass_error:
             self.pass_lesson(trainer, pl_module, float(error))
-        pl_module.log("curriculum/lesson", float(self.lesson + 1))
 
     def pass_lesson(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: float) -> None:
         """Record the pass (and the test maps' metrics), then move to the next lesson."""
