@@ -123,7 +123,8 @@ def write_curriculum(roots: Iterable[str | Path], out: Path) -> list[Path]:
                 "shortest path, the family tree for inference), beside the paper's test accuracy "
                 "after the last lesson (Graves et al. 2016, ED Tables 3-5). Lesson tables: "
                 "configs/task/graph_*.yaml.", ""]
-    for task in sorted(runs["task"].unique()):
+    # traversal first: the README quotes the first table (the paper's headline task)
+    for task in sorted(runs["task"].unique(), key=lambda t: (t != "graph_traversal", t)):
         mine = runs[runs["task"] == task]
         budget = ", ".join(f"{m}: {len(g)} run(s), up to {int(g['episodes'].max())} episodes"
                            for m, g in mine.groupby("model"))

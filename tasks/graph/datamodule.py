@@ -146,7 +146,8 @@ class GraphDataModule(pl.LightningDataModule):
         self.earlier_share, self.pass_metric, self.pass_error = earlier_share, pass_metric, pass_error
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.underground_dir = underground_dir
+        # read now, so a missing or malformed file fails at start-up, before any training
+        self.underground = None if kind == "inference" else load_underground(underground_dir)[0]
         self.table = relation_table(NAMED_RELATIONS)
         self.sample = partial(sample_lesson_episode, kind=kind, lessons=self.lessons, table=self.table)
         self.closed_loop = ShortestPathTask(beta=dagger_beta) if kind == "shortest_path" else None
@@ -174,11 +175,6 @@ class GraphDataModule(pl.LightningDataModule):
         """The next validation draws new episodes."""
         self.state.round += 1
 
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit", "test"):
-            for name in self.test_map_splits:
-                self.test_map(name)  # fail early on a missing or malformed map file
-
     def test_map(self, name: str) -> FixedEpisodes:
         """The episodes of a test-map split (built once)."""
         if name not in self._test_maps:
@@ -201,7 +197,7 @@ class GraphDataModule(pl.LightningDataModule):
                     except ValueError:
                         continue  # the relation is undefined from this person
             return episodes
-        graph, _, _ = load_underground(self.underground_dir)
+        graph = self.underground
         if self.kind == "traversal":
             walk = Lesson(nodes=(2, 2), degree=(1, 1), length=(UNDERGROUND_TRAVERSAL_STEPS,) * 2)
             return [traversal_episode(rng, walk, group, graph=graph) for _ in range(n)]

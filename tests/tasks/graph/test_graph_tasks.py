@@ -257,6 +257,5 @@ def test_missing_or_malformed_underground_files_name_the_file(tmp_path):
     path.write_text('"a","b"\r\n1,2\r\n')
     with pytest.raises(MapDataError, match=r"london.connections.csv: no column"):
         load_underground(tmp_path)
-    dm = datamodule("graph_traversal", f"task.underground_dir={tmp_path}")
-    with pytest.raises(MapDataError):
-        dm.setup("fit")
+    with pytest.raises(InstantiationException, match="london.connections.csv: no column"):
+        datamodule("graph_traversal", f"task.underground_dir={tmp_path}")  # at start-up
