@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from memnets.models import memn2n
 from memnets.models.base import RecurrentMemoryNetwork
 from memnets.models.lstm import LSTMBaseline
 from memnets.training.closed_loop import run_closed_loop
+from run import RunError, build
 from tasks.batch import Role, collate
 from tasks.graph.closed_loop import ShortestPathTask
 from tasks.graph.datamodule import GraphDataModule
@@ -95,3 +98,9 @@ def test_teacher_forced_closed_loop_equals_the_open_loop_forward():
     out = run_closed_loop(model, batch, ShortestPathTask(), beta=1.0)
     torch.testing.assert_close(out.logits, model(batch).logits)
     torch.testing.assert_close(out.target[out.mask], batch.target[batch.target_mask])
+
+
+def test_a_model_that_cannot_step_is_refused_at_start_up(make_cfg, monkeypatch):
+    monkeypatch.setattr(memn2n.MemN2N, "SUPPORTED_GRANULARITIES", frozenset({"step"}))
+    with pytest.raises(RunError, match="model=memn2n task=graph_shortest_path.*closed loop"):
+        build(make_cfg("model=memn2n", "task=graph_shortest_path"))
