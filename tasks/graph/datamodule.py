@@ -14,6 +14,8 @@ What the curriculum callback (``memnets.training.curriculum``) reads: ``lessons`
 (0-based) and :meth:`set_lesson`, :meth:`next_round`, ``pass_metric`` and ``pass_error`` (the
 lesson passes when that validation metric is at most ``pass_error``), ``test_map_splits``.
 Shortest path also offers ``closed_loop`` (:class:`tasks.graph.closed_loop.ShortestPathTask`).
+The Underground files are read when the module is built, so a bad file stops a run at start-up.
+Loader workers are refused: the lesson is state of this process.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class LessonEpisodes(Dataset):
 
 
 class FixedEpisodes(Dataset):
+    """A test map's episodes, built once (the same for every evaluation of a run)."""
+
     def __init__(self, episodes: list[Episode]) -> None:
         self.episodes = episodes
 
