@@ -4,9 +4,9 @@
 The task's data module owns the lessons and draws the episodes (with the paper's 10% from
 earlier lessons); this callback decides when to move on. What it reads from the data module
 (duck-typed, so ``tasks`` never imports ``memnets``): ``lessons``, ``lesson`` (0-based),
-``set_lesson(i)``, ``next_round()`` (fresh validation episodes), ``pass_metric`` and
-``pass_error``, ``test_map_splits`` and ``test_map_dataloader(name)``. Data modules without
-``lessons`` leave the callback idle.
+``set_lesson(i)``, ``next_round()`` (fresh validation episodes), ``pass_metric``,
+``pass_error``, ``val_episodes``, ``test_map_splits`` and ``test_map_dataloader(name)``. Data
+modules without ``lessons`` leave the callback idle.
 
 Every training step logs ``curriculum/lesson`` (1-based). After each validation: if
 ``pass_metric`` <= ``pass_error`` the lesson is passed: it is recorded with the global step and
@@ -20,6 +20,7 @@ early lesson is not a solved task.
 from __future__ import annotations
 
 import logging
+import math
 from itertools import islice
 from typing import Any
 
@@ -27,6 +28,14 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
 log = logging.getLogger("memnets")
+
+
+def passes(error: float, pass_error: float, episodes: int) -> bool:
+    """Whether a validation error rate over ``episodes`` passes: decided on counts (DESIGN §9),
+    wrong episodes <= the allowed number, so 5 wrong of 50 passes a 10% threshold although
+    the logged float32 rate is a hair above 0.1."""
+    wrong = round(error * episodes)
+    return wrong <= math.floor(pass_error * episodes + 1e-9)
 
 
 class Curriculum(pl.Callback):
@@ -80,7 +89,7 @@ class Curriculum(pl.Callback):
             return
         error = trainer.callback_metrics.get(dm.pass_metric)
         dm.next_round()
-        if error is not None and float(error) <= dm.pass_error:
+        if error is not None and passes(float(error), dm.pass_error, dm.val_episodes):
             self.pass_lesson(trainer, pl_module, float(error))
 
     def pass_lesson(self, trainer: pl.Trainer, pl_module: pl.LightningModule, error: float) -> None:

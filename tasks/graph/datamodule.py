@@ -12,7 +12,8 @@ a person of the tree). ``group`` is the lesson (``lesson01``...), ``test_map`` o
 
 What the curriculum callback (``memnets.training.curriculum``) reads: ``lessons``, ``lesson``
 (0-based) and :meth:`set_lesson`, :meth:`next_round`, ``pass_metric`` and ``pass_error`` (the
-lesson passes when that validation metric is at most ``pass_error``), ``test_map_splits``.
+lesson passes when that validation metric is at most ``pass_error``), ``val_episodes``,
+``test_map_splits``.
 Shortest path also offers ``closed_loop`` (:class:`tasks.graph.closed_loop.ShortestPathTask`).
 The Underground files are read when the module is built, so a bad file stops a run at start-up.
 Loader workers are refused: the lesson is state of this process.
@@ -174,6 +175,11 @@ class GraphDataModule(pl.LightningDataModule):
         if not 0 <= lesson < len(self.lessons):
             raise ValueError(f"lesson index {lesson} outside 0..{len(self.lessons) - 1}")
         self.state.lesson = lesson
+
+    @property
+    def val_episodes(self) -> int:
+        """Episodes per validation round (the curriculum counts wrong ones, not rates)."""
+        return self.sizes["val"]
 
     def next_round(self) -> None:
         """The next validation draws new episodes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memnets.training.curriculum import passes
 from run import train
 from tests.conftest import compose_cfg
 
@@ -34,3 +35,12 @@ def test_passing_the_last_lesson_ends_the_run(make_cfg):
     record = train(make_cfg(*SMALL, "task.lesson=14", "task.pass_error=1.0", "trainer.max_steps=20"))
     assert record["status"] == "completed" and record["global_step"] == 2
     assert record["curriculum"]["completed"]
+
+
+def test_a_lesson_passes_on_counts_not_on_a_rounded_rate():
+    import torch
+
+    rate = float(torch.tensor(5 / 50, dtype=torch.float32))  # as logged: 0.10000000149...
+    assert rate > 0.1 and passes(rate, 0.1, 50)
+    assert not passes(float(torch.tensor(6 / 50)), 0.1, 50)
+    assert passes(0.2, 0.2, 50) and not passes(11 / 50, 0.2, 50)
