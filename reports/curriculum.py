@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.collect import find_results  # noqa: E402
+from reports.collect import collect, find_results  # noqa: E402
 from reports.plots import _save  # noqa: E402
-from reports.tables import to_markdown  # noqa: E402
+from reports.tables import setting_labels, to_markdown  # noqa: E402
 
 # The paper's test-map accuracy (%) after the last lesson, mean ± sd (ED Tables 3-5 "Test";
 # reference/published-results.md §3.1). The per-lesson rows of those columns are not in our
@@ -44,18 +44,25 @@ def test_accuracy(passed: dict) -> float | None:
 
 
 def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, passes): one row per curriculum run (task, model, seed, lessons, lesson reached,
-    episodes seen) and one per lesson passed (lesson, step, episodes, test accuracy %)."""
+    """(runs, passes): one row per curriculum run (task, model, arm, seed, lessons, lesson
+    reached, episodes seen) and one per lesson passed (lesson, step, episodes, test accuracy %).
+    ``arm`` is the model with the settings that differ between its runs (seeds aside), so two
+    arms are never pooled as seeds (DESIGN §9)."""
 
+    roots = list(roots)
     run_rows, pass_rows = [], []
-    for path in find_results(roots):
+    found = find_results(roots)
+    labels = setting_labels(collect(roots)) if found else pd.Series(dtype=object)
+    for path in found:
         record = json.loads(path.read_text())
         curriculum = record.get("curriculum")
         if not curriculum:
             continue
         batch = (record.get("config") or {}).get("task", {}).get("batch_size", 1)
-        base = {"run_dir": str(path.parent), "task": record.get("task"), "model": record.get("model"),
-                "seed": record.get("seed")}
+        label = labels.get(str(path.parent), "")
+        model = record.get("model")
+        base = {"run_dir": str(path.parent), "task": record.get("task"), "model": model,
+                "arm": f"{model} [{label}]" if label else model, "seed": record.get("seed")}
         start = (record.get("config") or {}).get("task", {}).get("lesson", 1)
         run_rows.append({**base, "lessons": curriculum["lessons"], "start": start,
                          "reached": curriculum["lesson"], "completed": curriculum["completed"],
@@ -67,14 +74,14 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
 
 
 def curriculum_table(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Per lesson: for each model, the runs that passed it out of all, the median training
+    """Per lesson: for each arm, the runs that passed it out of all, the median training
     episodes at the pass and the mean test-map accuracy (%) just after; the paper's test
     accuracy where our reference has it."""
     mine = runs[runs["task"] == task]
     n_lessons = int(mine["lessons"].max())
     table = pd.DataFrame(index=pd.RangeIndex(1, n_lessons + 1, name="lesson"))
-    for model, group in mine.groupby("model"):
-        done = passes[(passes["task"] == task) & (passes["model"] == model)]
+    for model, group in mine.groupby("arm"):
+        done = passes[(passes["task"] == task) & (passes["arm"] == model)]
         by_lesson = done.groupby("lesson")
         table[f"{model} passed"] = [f"{len(by_lesson.groups.get(k, []))}/{len(group)}"
                                     for k in table.index]
@@ -91,7 +98,7 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
         return None
     tasks = sorted(runs["task"].unique())
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
-    colours = {m: f"C{i}" for i, m in enumerate(sorted(runs["model"].unique()))}
+    colours = {m: f"C{i}" for i, m in enumerate(sorted(runs["arm"].unique()))}
     for ax, task in zip(axes[0], tasks, strict=True):
         for _, run in runs[runs["task"] == task].iterrows():
             mine = passes[passes["run_dir"] == run["run_dir"]].sort_values("episodes") \
@@ -102,7 +109,7 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
                 ys += [ys[-1], min(p["lesson"] + 1, run["lessons"])]
             xs.append(max(run["episodes"], xs[-1]))
             ys.append(ys[-1])
-            ax.plot(xs, ys, color=colours[run["model"]], alpha=0.8, label=run["model"])
+            ax.plot(xs, ys, color=colours[run["arm"]], alpha=0.8, label=run["arm"])
         ax.set(title=task, xlabel="training episodes", ylabel="lesson reached")
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
@@ -116,7 +123,8 @@ def write_curriculum(roots: Iterable[str | Path], out: Path) -> list[Path]:
     if runs.empty:
         return []
     if passes.empty:
-        passes = pd.DataFrame(columns=["run_dir", "task", "model", "lesson", "episodes", "test_acc"])
+        passes = pd.DataFrame(columns=["run_dir", "task", "model", "arm", "lesson", "episodes",
+                                       "test_acc"])
     sections = ["# Graph-task curricula", "",
                 "Per lesson: runs that passed it, median training episodes at the pass and the "
                 "mean test-map accuracy (%) right after it (London Underground for traversal and "
@@ -127,7 +135,7 @@ def write_curriculum(roots: Iterable[str | Path], out: Path) -> list[Path]:
     for task in sorted(runs["task"].unique(), key=lambda t: (t != "graph_traversal", t)):
         mine = runs[runs["task"] == task]
         budget = ", ".join(f"{m}: {len(g)} run(s), up to {int(g['episodes'].max())} episodes"
-                           for m, g in mine.groupby("model"))
+                           for m, g in mine.groupby("arm"))
         sections += [f"## {task}", "", f"Budget: {budget}.", "",
                      to_markdown(curriculum_table(runs, passes, task), index=True), ""]
     md = out / "curriculum.md"

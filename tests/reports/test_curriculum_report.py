@@ -54,3 +54,24 @@ def test_runs_without_a_curriculum_write_nothing(tmp_path):
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps({"task": "copy", "curriculum": None}))
     assert write_curriculum([tmp_path], tmp_path / "out") == []
+
+
+def test_runs_with_different_settings_are_separate_arms(tmp_path):
+    write_run(tmp_path / "a", "dnc", 0, passes((1, 100, 0.9)), 2, 400)
+    write_run(tmp_path / "b", "dnc", 0, [], 1, 400)
+    for folder, lr in (("a", 1e-3), ("b", 1e-5)):
+        path = tmp_path / folder / "results.json"
+        record = json.loads(path.read_text())
+        record["config"]["optimizer"] = {"lr": lr}
+        path.write_text(json.dumps(record))
+    runs, done = curriculum_runs([tmp_path])
+    table = curriculum_table(runs, done, "graph_traversal")
+    assert sorted(runs["arm"]) == ["dnc [optimizer.lr=0.001]", "dnc [optimizer.lr=1e-05]"]
+    assert table.loc[1, "dnc [optimizer.lr=0.001] passed"] == "1/1"
+    assert table.loc[1, "dnc [optimizer.lr=1e-05] passed"] == "0/1"
+
+
+def test_runs_that_passed_nothing_still_get_a_table_and_figure(tmp_path):
+    write_run(tmp_path / "a", "lstm", 0, [], 1, 400)
+    paths = write_curriculum([tmp_path], tmp_path / "out")
+    assert "| 1 | 0/1 |" in paths[0].read_text()
