@@ -110,7 +110,9 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
             xs.append(max(run["episodes"], xs[-1]))
             ys.append(ys[-1])
             ax.plot(xs, ys, color=colours[run["arm"]], alpha=0.8, label=run["arm"])
-        ax.set(title=task, xlabel="training episodes", ylabel="lesson reached")
+        top = int(runs.loc[runs["task"] == task, "lessons"].max())
+        ax.set(title=task, xlabel="training episodes", ylabel="lesson reached",
+               ylim=(0.5, top + 0.5), yticks=range(1, top + 1))
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys())
