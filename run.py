@@ -23,7 +23,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from memnets.models.base import IncompatibleTaskError, check_compatible, choose_granularity
+from memnets.models.base import (
+    IncompatibleTaskError,
+    RecurrentMemoryNetwork,
+    check_compatible,
+    choose_granularity,
+)
 from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
 from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
@@ -65,6 +70,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
                 cfg.task.granularity = choose_granularity(model_cls, offered)
         datamodule = _construct(cfg, "task", lambda: instantiate(cfg.task))
         check_compatible(model_cls, datamodule.spec)
+        closed_loop = getattr(datamodule, "closed_loop", None)
+        if closed_loop is not None and not issubclass(model_cls, RecurrentMemoryNetwork):
+            raise IncompatibleTaskError(f"{model_cls.__name__} cannot step one input at a time, and "
+                                        "this task answers in a closed loop; pick a recurrent model")
     except IncompatibleTaskError as err:
         raise RunError(f"model={_choice(cfg, 'model')} task={_choice(cfg, 'task')}: {err}") from None
     # spec is passed after instantiation: Hydra would turn a dataclass argument into a DictConfig.
@@ -77,6 +86,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
         if cfg.scheduler else None,
         scheduler_interval=cfg.scheduler_interval,
         test_split_names=datamodule.test_split_names,
+        closed_loop=closed_loop,
     )
     return datamodule, lit
 
@@ -240,6 +250,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "code_version": code_version(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "data": run.datamodule.record() if hasattr(run.datamodule, "record") else {},
+        "curriculum": _curriculum_record(run.trainer) if run.trainer is not None else None,
         "checkpoint_dir": "checkpoints",
         "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
     }
@@ -249,6 +260,12 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         path = write_results(run.run_dir, record)
         log.info("status %s; results in %s", run.status, path)
     return record
+
+
+def _curriculum_record(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The curriculum callback's record (lesson reached, step of each pass), if it ran one."""
+    records = [cb.record() for cb in trainer.callbacks if hasattr(cb, "record")]
+    return next((r for r in records if r is not None), None)
 
 
 def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.collect import collect, load_curves, runs
+from reports.curriculum import curriculum_tasks, write_curriculum
 from reports.extension_page import readme_block, write_extensions
 from reports.html import write_html
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
@@ -93,7 +94,9 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
     if not df.empty:
         runs(df).drop(columns=["hardware"], errors="ignore").to_csv(out / "runs.csv", index=False)
         written.append(out / "runs.csv")
-        for task in sorted(t for t in df["task"].dropna().unique() if t != "babi"):
+        graph_tasks = curriculum_tasks(run_roots)  # reported by write_curriculum instead
+        for task in sorted(t for t in df["task"].dropna().unique()
+                           if t != "babi" and t not in graph_tasks):
             table = length_table(df, task)
             if not table.empty:
                 written += write_table(
@@ -107,6 +110,7 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
             written.append(learning_curves(curves, out / f"{task}_curves.png", task=task,
                                            settings=setting_labels(df[df["task"] == task])))
         written += newest_usage_pictures(df, out)
+        written += write_curriculum(run_roots, out)
     written = [p for p in written if p is not None]
     written.append(write_index(df, written, out))
     return written

@@ -47,9 +47,10 @@ def first_table(lines: list[str]) -> list[str]:
 
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
-    the generated copy table and the benchmark table."""
+    the generated copy table, the benchmark table and the graph traversal curriculum."""
     blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
-    for name, file in (("copy", "copy_table.md"), ("bench", "bench.md")):
+    for name, file in (("copy", "copy_table.md"), ("bench", "bench.md"),
+                       ("graph_curriculum", "curriculum.md")):
         path = out / file
         if path.is_file():
             blocks[name] = "\n".join(first_table(path.read_text().splitlines()))

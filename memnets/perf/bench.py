@@ -75,6 +75,7 @@ class BenchShape:
 
 
 _BABI = dict(memory_size=256, word_size=64, num_reads=4, hidden_size=256)
+_GRAPH = dict(memory_size=256, word_size=50, num_reads=5, hidden_size=256, num_layers=3)
 SHAPES: dict[str, BenchShape] = {
     s.name: s
     for s in (
@@ -86,6 +87,13 @@ SHAPES: dict[str, BenchShape] = {
                    target_peak_mem_mb=4096.0),
         BenchShape("ntm", "ntm", 9, 8, 100, 16, 42,
                    dict(memory_size=128, word_size=20, controller_size=100), target_ratio=15.0),
+        # Graph traversal with the paper's sizes (Graves et al. 2016, ED Table 2: 3 x 256 LSTM,
+        # 256 x 50 memory, 5 reads, batch 2) at the first and the last lesson's longest episode
+        # (configs/task/graph_traversal.yaml: 10 nodes x 4 edges + 1 + 1 + 1 end marker; 40 x 6
+        # + 20 query + 20 answer + 1); 92 inputs, 90 outputs (timed as bits: same widths).
+        BenchShape("graph_traversal_l1", "dnc", 92, 90, 256, 2, 43, _GRAPH),
+        BenchShape("graph_traversal", "dnc", 92, 90, 256, 2, 281, _GRAPH,
+                   target_peak_mem_mb=4096.0),
         # A seconds-long shape for tests and smoke runs: awkward distinct sizes.
         BenchShape("tiny", "dnc", 5, 3, 8, 3, 6,
                    dict(memory_size=7, word_size=5, num_reads=2, hidden_size=8)),

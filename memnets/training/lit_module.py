@@ -5,13 +5,14 @@ Loss and metrics are chosen by ``spec.target_kind``, never by the model or the t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
 from memnets.models.base import MemoryNetwork
+from memnets.training.closed_loop import ClosedLoopTask, run_closed_loop
 from memnets.training.metrics import GroupedErrors, masked_loss
 from tasks.batch import Batch
 
@@ -26,6 +27,11 @@ class MemNetLitModule(pl.LightningModule):
     Metric keys: ``{stage}/loss``, ``{stage}/error``, ``{stage}/step_acc``, ``{stage}/bit_errors``
     (bit targets), ``{stage}/mean_group_error``, ``{stage}/failed_groups`` and
     ``{stage}/group/{name}/{metric}``; stage is ``train``, ``val`` or a test split name.
+
+    ``closed_loop``: a task that answers in a loop (``memnets.training.closed_loop``); its
+    episodes are stepped through ``run_closed_loop`` (DAgger mixture in training only), the
+    metrics count the expert's targets, and each episode result ``name`` is logged as
+    ``{stage}/{name}_error`` (the share of episodes where it is false).
     """
 
     def __init__(
@@ -35,6 +41,7 @@ class MemNetLitModule(pl.LightningModule):
         scheduler: Callable[..., object] | None = None,
         scheduler_interval: str = "epoch",
         test_split_names: Sequence[str] = ("test",),
+        closed_loop: ClosedLoopTask | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -47,18 +54,52 @@ class MemNetLitModule(pl.LightningModule):
             {stage: GroupedErrors(self.spec) for stage in ("val", *self.test_split_names)}
         )
         self.train_metrics = GroupedErrors(self.spec)
+        self.closed_loop = closed_loop
 
     def forward(self, batch: Batch, *, trace: bool = False):
         return self.model(batch, trace=trace)
 
-    def _shared_step(self, batch: Batch, metrics: GroupedErrors) -> Tensor:
-        logits = self.model(batch).logits
-        loss = masked_loss(logits, batch.target, batch.target_mask, self.spec.target_kind)
-        metrics.update(logits.detach(), batch.target, batch.target_mask, batch.group)
+    def _outputs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """logits, target, mask and per-episode results (closed loop only) of one batch."""
+        if self.closed_loop is None:
+            return self.model(batch).logits, batch.target, batch.target_mask, {}
+        beta = self.closed_loop.beta if self.training else 0.0
+        out = run_closed_loop(self.model, batch, self.closed_loop, beta=beta)
+        return out.logits, out.target, out.mask, out.results
+
+    def _shared_step(self, batch: Batch, metrics: GroupedErrors, stage: str) -> Tensor:
+        logits, target, mask, results = self._outputs(batch)
+        loss = masked_loss(logits, target, mask, self.spec.target_kind)
+        metrics.update(logits.detach(), target, mask, batch.group)
+        for name, ok in results.items():
+            self.log(f"{stage}/{name}_error", 1.0 - ok.float().mean(), on_step=stage == "train",
+                     on_epoch=stage != "train",
+                     batch_size=batch.batch_size, add_dataloader_idx=False)
         return loss
 
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Error metrics (and closed-loop result errors) over ``batches``, in eval mode, outside
+        the trainer's loops: what the curriculum reports on a test map after each lesson."""
+        metrics = GroupedErrors(self.spec).to(self.device)
+        sums: dict[str, float] = {}
+        episodes = 0
+        was_training = self.training
+        self.eval()
+        for batch in batches:
+            batch = batch.to(self.device)
+            logits, target, mask, results = self._outputs(batch)
+            metrics.update(logits, target, mask, batch.group)
+            for name, ok in results.items():
+                sums[name] = sums.get(name, 0.0) + float((~ok).sum())
+            episodes += batch.batch_size
+        self.train(was_training)
+        out = {k: float(v) for k, v in metrics.compute().items() if "/" not in k}
+        out.update({f"{name}_error": wrong / max(episodes, 1) for name, wrong in sums.items()})
+        return out
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self._shared_step(batch, self.train_metrics)
+        loss = self._shared_step(batch, self.train_metrics, "train")
         if not torch.isfinite(loss):
             raise DivergedError(
                 f"training loss is {loss.item()} at step {self.global_step}; the run stops and "
@@ -73,7 +114,7 @@ class MemNetLitModule(pl.LightningModule):
         self.train_metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self._shared_step(batch, self.eval_metrics["val"])
+        loss = self._shared_step(batch, self.eval_metrics["val"], "val")
         self.log("val/loss", loss, batch_size=batch.batch_size, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
@@ -81,7 +122,7 @@ class MemNetLitModule(pl.LightningModule):
 
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         stage = self.test_split_names[dataloader_idx]
-        loss = self._shared_step(batch, self.eval_metrics[stage])
+        loss = self._shared_step(batch, self.eval_metrics[stage], stage)
         self.log(
             f"{stage}/loss", loss, batch_size=batch.batch_size, sync_dist=True,
             add_dataloader_idx=False,
