@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -166,6 +167,29 @@ def test_partial_task_coverage_is_marked(tmp_path):
     assert display.loc["2", "ours: entnet per-task 10k best"] == "7.0"
     assert display.loc["mean", "ours: entnet per-task 10k best"] == "7.0*"
     assert display.loc["1", "ours: entnet per-task 10k best"] == "–"
+
+
+def test_a_task_at_exactly_five_percent_is_not_failed(tmp_path):
+    """Issue 17, defect 2: results.json stores rates from float32 (0.05 -> 0.0500000007); the
+    count 50 of 1000 decides, and an older record without counts gets float32's slack."""
+    f32 = float(np.float32(0.05))
+    assert f32 > 0.05
+    write_run(tmp_path, "counts", model="memn2n", task="babi", seed=0,
+              task_cfg={"joint": False, "tasks": [1], "size": "10k"},
+              metrics={"test/group/qa1/error": f32, "test/group/qa1/wrong": 50.0,
+                       "test/group/qa1/total": 1000.0, "val/group/qa1/error": 0.0})
+    write_run(tmp_path, "rates", model="memn2n", task="babi", seed=0,
+              task_cfg={"joint": False, "tasks": [2], "size": "10k"},
+              metrics={"test/group/qa2/error": f32, "val/group/qa2/error": 0.0})
+    write_run(tmp_path, "over", model="memn2n", task="babi", seed=0,
+              task_cfg={"joint": False, "tasks": [3], "size": "10k"},
+              metrics={"test/group/qa3/error": float(np.float32(0.051)),
+                       "test/group/qa3/wrong": 51.0, "test/group/qa3/total": 1000.0,
+                       "val/group/qa3/error": 0.0})
+    display, _ = babi_table(collect([tmp_path]), load_babi_published())
+    for col in ("ours: memn2n per-task 10k best", "ours: memn2n per-task 10k mean ± sd"):
+        assert display.loc["1", col].startswith("5.0")
+        assert display.loc["failed", col] == "1*", col  # task 3 only
 
 
 # ---------------------------------------------------------------- published numbers
