@@ -6,7 +6,10 @@ with '-' answer steps; ``granularity="sentence"`` gives MemN2N/EntNet one senten
 one answer step per question. One episode is one whole story with all its questions.
 
 Splits: ``size`` "1k" (``en/``) or "10k" (``en-10k/``); training stories of each task are split
-into a seeded ``val_fraction`` validation part and the rest; the official ``*_test.txt`` files are
+into a ``val_fraction`` validation part and the rest, drawn with ``split_seed``, which does not
+change with the run's ``seed``: every seed trains on the same stories and is selected on the same
+validation set, as the DNC paper's fixed ~10% hold-out (Graves et al. 2016, Methods "bAbI task
+descriptions"); the official ``*_test.txt`` files are
 the only test split (``test_split_names = ("test",)``). ``group`` = position of the story's task
 in ``tasks``; ``group_names`` = ``("qa<k>", ...)``, hence metric keys like
 ``test/group/qa16/error``.
@@ -68,6 +71,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MEMNETS_CACHE") or "~/.cache/memnets").expanduser()
 
 
+def split_generator(split_seed: int, task: int) -> torch.Generator:
+    """The generator of task ``task``'s validation split: a function of ``split_seed`` and the
+    task only, never of the run's seed."""
+    return torch.Generator().manual_seed(split_seed * 1009 + task)
+
+
 class BabiDataModule(L.LightningDataModule):
     """bAbI for any model (see module docstring). ``spec`` is ready right after ``__init__``.
 
@@ -78,8 +87,9 @@ class BabiDataModule(L.LightningDataModule):
         joint: True = one mixed stream; False = per-task training, exactly one task.
         granularity: "word" (DNC) or "sentence" (MemN2N/EntNet).
         batch_size: stories per batch.
-        val_fraction: share of each task's training stories held out for validation (seeded).
-        seed: seed of the validation split and of the batch order.
+        val_fraction: share of each task's training stories held out for validation.
+        seed: seed of the batch order (not of the split: see ``split_seed``).
+        split_seed: seed of the validation split, the same for every run seed.
         fallback_to_1k: if a 10k file is missing (en-10k qa3 train in shared/data), use the 1k
             file instead (logged and put in ``record()``); otherwise that is an error.
         num_workers: DataLoader worker processes.
@@ -103,6 +113,7 @@ class BabiDataModule(L.LightningDataModule):
         batch_size: int = 32,
         val_fraction: float = 0.1,
         seed: int = 0,
+        split_seed: int = 0,
         fallback_to_1k: bool = False,
         num_workers: int = 0,
         cache_dir: str | os.PathLike | None = None,
@@ -133,6 +144,7 @@ class BabiDataModule(L.LightningDataModule):
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.size, self.joint, self.granularity = size, joint, granularity
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
+        self.split_seed = split_seed
         self.fallback_to_1k, self.num_workers, self.pool_batches = (
             fallback_to_1k,
             num_workers,
@@ -240,7 +252,7 @@ class BabiDataModule(L.LightningDataModule):
         for g, task in enumerate(self.tasks):
             enc = self._encoded(self.files[task, "train"])
             n = len(enc.lengths)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1009 + task))
+            perm = torch.randperm(n, generator=split_generator(self.split_seed, task))
             n_val = max(1, round(self.val_fraction * n))
             is_val = torch.zeros(n, dtype=torch.bool)
             is_val[perm[:n_val]] = True
@@ -326,4 +338,5 @@ class BabiDataModule(L.LightningDataModule):
             "vocab_size": len(self.vocab),
             "vocab_fingerprint": self.vocab.fingerprint,
             "fallback_to_1k": list(self.fallbacks),
+            "split_seed": self.split_seed,
         }
