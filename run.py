@@ -24,6 +24,7 @@ from memnets.models.base import IncompatibleTaskError, check_compatible, choose_
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
 from memnets.training.results import code_version, hardware_info, write_results
 from memnets.training.runtime import register_resolvers, resolve_ckpt_path, save_memory_trace
+from memnets.training.selection import best_checkpoint
 
 log = logging.getLogger("memnets")
 register_resolvers()
@@ -85,7 +86,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.trainer, logger=_instantiate_dict(cfg.logger) or False,
         callbacks=_instantiate_dict(cfg.callbacks),
     )
-    status, message = "completed", None
+    status, message, tested = "completed", None, None
     metrics: dict[str, float] = {}
     try:
         trainer.fit(lit, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path))
@@ -93,7 +94,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if trainer.interrupted:
             status = "interrupted"
         else:
-            trainer.test(lit, datamodule=datamodule, verbose=False)
+            tested = best_checkpoint(trainer)  # the model selected on validation (issue 17)
+            trainer.test(lit, datamodule=datamodule, ckpt_path=tested, verbose=False)
             metrics.update(_final_metrics(trainer))
     except DivergedError as err:
         status, message = "diverged", str(err)
@@ -118,6 +120,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "config": OmegaConf.to_container(cfg, resolve=True),
         "data": datamodule.record() if hasattr(datamodule, "record") else {},
         "checkpoint_dir": "checkpoints",
+        "tested_checkpoint": tested,  # None: tested with the weights in memory
         "metrics_csv": "csv/metrics.csv" if (run_dir / "csv/metrics.csv").exists() else None,
     }
     if trainer.is_global_zero:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from hydra.utils import get_class, instantiate
@@ -143,3 +144,24 @@ def test_dnc_extension_switches_train_through_run(override, make_cfg):
                             "logger=none"))
     assert record["status"] == "completed" and record["global_step"] == 3
     assert record["metrics"]["test/loss"] == record["metrics"]["test/loss"]  # not NaN
+
+
+class SpoilWeightsAtEnd(pl.Callback):
+    """Ruins the weights after the last validation, so only the saved best checkpoint is good."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        with torch.no_grad():
+            for p in pl_module.parameters():
+                p.add_(50.0)
+
+
+def test_testing_uses_the_best_validation_checkpoint_not_the_last_weights(make_cfg, tmp_path):
+    """Issue 17, defect 3: papers report the model selected on validation."""
+    cfg = make_cfg("model=lstm", "task=copy", *SHORT,
+                   "+callbacks.spoil._target_=tests.training.test_train.SpoilWeightsAtEnd")
+    record = train(cfg)
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    assert record["status"] == "completed" and best.is_file()
+    # weights shifted by +50 saturate every logit (BCE far above log 2); the checkpoint's do not
+    assert record["metrics"]["test/loss"] < 1.0
+    assert record["tested_checkpoint"] == str(best)
