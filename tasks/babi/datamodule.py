@@ -47,6 +47,7 @@ from tasks.babi.batching import BucketBatchSampler, make_sampler
 from tasks.babi.encode import (
     ENCODING_VERSION,
     GRANULARITIES,
+    BabiQuestions,
     BabiStories,
     BabiVocabularyError,
     EncodedStories,
@@ -65,6 +66,7 @@ from tasks.spec import TaskSpec
 log = logging.getLogger(__name__)
 
 ALL_TASKS = tuple(TASK_NAMES)
+EXAMPLE_UNITS = ("stories", "questions")
 
 
 def default_cache_dir() -> Path:
@@ -86,7 +88,11 @@ class BabiDataModule(L.LightningDataModule):
         tasks: subset of 1..20.
         joint: True = one mixed stream; False = per-task training, exactly one task.
         granularity: "word" (DNC) or "sentence" (MemN2N/EntNet).
-        batch_size: stories per batch.
+        batch_size: training examples per batch (see ``examples``); stories when evaluating.
+        examples: the training example, "stories" (a story with all its questions) or
+            "questions" (a question with its story up to it, the unit of MemN2N's and EntNet's
+            batches of 32 questions). Validation and test always read whole stories, which gives
+            the same answers: every model is causal (DESIGN §7).
         val_fraction: share of each task's training stories held out for validation.
         seed: seed of the batch order (not of the split: see ``split_seed``).
         split_seed: seed of the validation split, the same for every run seed.
@@ -111,6 +117,7 @@ class BabiDataModule(L.LightningDataModule):
         joint: bool = True,
         granularity: str = "word",
         batch_size: int = 32,
+        examples: str = "stories",
         val_fraction: float = 0.1,
         seed: int = 0,
         split_seed: int = 0,
@@ -140,11 +147,13 @@ class BabiDataModule(L.LightningDataModule):
             )
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
+        if examples not in EXAMPLE_UNITS:
+            raise ValueError(f"bAbI examples={examples!r}; expected one of {EXAMPLE_UNITS}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.size, self.joint, self.granularity = size, joint, granularity
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
-        self.split_seed = split_seed
+        self.split_seed, self.examples = split_seed, examples
         self.fallback_to_1k, self.num_workers, self.pool_batches = (
             fallback_to_1k,
             num_workers,
@@ -173,7 +182,7 @@ class BabiDataModule(L.LightningDataModule):
             granularity=granularity,
             group_names=tuple(f"qa{t}" for t in self.tasks),
         )
-        self.train_set: BabiStories | None = None
+        self.train_set: BabiStories | BabiQuestions | None = None
         self.val_set: BabiStories | None = None
         self.test_set: BabiStories | None = None
 
@@ -265,12 +274,14 @@ class BabiDataModule(L.LightningDataModule):
                 parts.append(part)
                 groups[name].append(torch.full((len(part.lengths),), g, dtype=torch.long))
         self.train_set = BabiStories(concat_encoded(train), torch.cat(groups["train"]))
+        if self.examples == "questions":
+            self.train_set = BabiQuestions(self.train_set)
         self.val_set = BabiStories(concat_encoded(val), torch.cat(groups["val"]))
         self.test_set = BabiStories(concat_encoded(test), torch.cat(groups["test"]))
         self._bytes.clear()
         self._parsed.clear()
 
-    def _loader(self, dataset: BabiStories | None, train: bool) -> DataLoader:
+    def _loader(self, dataset: BabiStories | BabiQuestions | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call BabiDataModule.setup() before asking for a dataloader")
         sampler = make_sampler(len(dataset), shuffle=train, seed=self.seed)
@@ -339,4 +350,5 @@ class BabiDataModule(L.LightningDataModule):
             "vocab_fingerprint": self.vocab.fingerprint,
             "fallback_to_1k": list(self.fallbacks),
             "split_seed": self.split_seed,
+            "examples": self.examples,
         }

@@ -15,6 +15,7 @@ from tasks.babi.encode import BabiVocabularyError
 from tasks.babi.parse import TASK_NAMES, BabiFormatError, Question, parse_stories, task_file
 from tasks.babi.source import BabiDataError
 from tasks.batch import IGNORE_INDEX, PAD_ID, Role, validate_batch
+from tests.conftest import compose_cfg
 
 pytestmark = pytest.mark.needs_data
 
@@ -208,3 +209,37 @@ def test_bucketing_keeps_padding_small(babi_10k_word):
     with_buckets, without = padding_fraction(lengths, bucketed), padding_fraction(lengths, random)
     print(f"padding fraction: {with_buckets:.3f} bucketed vs {without:.3f} random batches")
     assert with_buckets < 0.1 and without > 0.5
+
+
+def test_question_batches_hold_32_questions_whatever_the_task(babi_dir):
+    """Issue 17, defect 1: MemN2N's unit is a batch of 32 questions, each with its own story so
+    far (Sukhbaatar et al. 2015, §4.2). Task 1 has 5 questions a story, task 4 one: story batches
+    differ 5x in questions a step; question batches do not."""
+    per_task = {}
+    for task in (1, 4):
+        dm = BabiDataModule(babi_dir, size="1k", tasks=[task], joint=False, granularity="sentence",
+                            batch_size=32, examples="questions", cache_dir="")
+        dm.setup("fit")
+        batches = list(dm.train_dataloader())
+        questions = [int(b.target_mask.sum()) for b in batches]
+        assert sorted(questions)[1:] == [32] * (len(questions) - 1), task  # one short batch
+        assert sum(questions) == len(dm.train_set) == 900  # 1000 questions less the held-out tenth
+        per_task[task] = len(batches)
+        # every item ends with its question's answer step, the one target
+        for b in batches[:3]:
+            last = b.lengths - 1
+            assert bool(b.target_mask[torch.arange(len(last)), last].all())
+            assert (b.role[b.target_mask] == Role.ANSWER).all()
+        # the questions of a story are its answers, in order, each once
+        story = dm.train_set.stories[0]
+        answers = story.target[story.target_mask, 0].tolist()
+        items = [dm.train_set[i] for i in range(len(answers))]
+        assert [int(e.target[e.target_mask, 0]) for e in items] == answers
+        assert [len(e.role) for e in items] == (torch.nonzero(story.target_mask)[:, 0] + 1).tolist()
+        assert len(dm.val_dataloader().dataset) == (100 if task == 4 else 20)  # stories
+    assert per_task[1] == per_task[4] == 29  # ceil(900 / 32) updates an epoch on both
+
+
+def test_the_memn2n_recipe_batches_32_questions():
+    cfg = compose_cfg(["experiment=babi_memn2n"])
+    assert cfg.task.examples == "questions" and cfg.task.batch_size == 32
