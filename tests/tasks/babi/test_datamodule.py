@@ -201,7 +201,7 @@ def test_joint_false_means_one_task(babi_dir):
 def test_bucketing_keeps_padding_small(babi_10k_word):
     lengths = babi_10k_word.train_set.lengths
     sampler = range(len(lengths))
-    pool = babi_10k_word.pool_batches  # the config default
+    pool = 200  # what per-task training uses; joint training mixes tasks instead (see below)
     order = torch.randperm(len(lengths)).tolist()
     bucketed = list(BucketBatchSampler(order, 32, lengths=lengths, pool_batches=pool))
     random = [torch.randperm(len(lengths))[i : i + 32].tolist() for i in range(0, 32 * 300, 32)]
@@ -209,6 +209,19 @@ def test_bucketing_keeps_padding_small(babi_10k_word):
     with_buckets, without = padding_fraction(lengths, bucketed), padding_fraction(lengths, random)
     print(f"padding fraction: {with_buckets:.3f} bucketed vs {without:.3f} random batches")
     assert with_buckets < 0.1 and without > 0.5
+
+
+def test_joint_training_batches_mix_the_tasks(babi_dir):
+    """Issue 17, defect 5: the DNC paper draws a random story from all tasks per sample. Tasks 1,
+    2 and 3 differ several-fold in story length, so length-sorted pools gave single-task batches."""
+    dm = BabiDataModule(babi_dir, size="1k", tasks=[1, 2, 3], granularity="word", cache_dir="")
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    mixed = [len(set(b.group.tolist())) == 3 for b in batches[:-1]]
+    assert sum(mixed) >= 0.9 * len(mixed), f"{sum(mixed)} of {len(mixed)} batches hold all 3 tasks"
+    assert dm.record()["pool_batches"] == 1
+    per_task = BabiDataModule(babi_dir, size="1k", tasks=[3], joint=False, cache_dir="")
+    assert per_task.pool_batches == 200  # one task: length buckets mix nothing away
 
 
 def test_question_batches_hold_32_questions_whatever_the_task(babi_dir):
