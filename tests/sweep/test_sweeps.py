@@ -156,3 +156,24 @@ def test_installing_memnets_adds_no_top_level_sweeps_package(tmp_path):
                          check=True).stdout
     assert str(REPO) not in out, out
     assert not list((REPO / "sweeps").glob("*.py")), "sweeps/ holds W&B sweep YAML files only"
+
+
+def test_validate_builds_the_data_module_and_finds_a_missing_file(tmp_path, monkeypatch):
+    """Issue 17, defect 7: a 10k joint sweep on data without an en-10k file must fail
+    ``--validate`` (not hours later in the run), and pass once it falls back to 1k."""
+    from tests.tasks.babi.conftest import write_tiny_babi
+
+    monkeypatch.setenv("MEMNETS_BABI_DIR", str(write_tiny_babi(tmp_path / "data")))
+    monkeypatch.setenv("MEMNETS_CACHE", str(tmp_path / "cache"))
+    params = {"model": {"value": "lstm"}, "task": {"value": "babi"},
+              "task.size": {"value": "10k"}, "task.tasks": {"value": [1, 19]}}
+    problems = validate_file(write_sweep(tmp_path, params, name="babi_lstm_test"))
+    assert len(problems) == 1 and "qa1_single-supporting-fact_train.txt" in problems[0]
+    assert "fallback_to_1k" in problems[0]
+    params["task.fallback_to_1k"] = {"value": True}
+    assert validate_file(write_sweep(tmp_path, params, name="babi_lstm_test")) == []
+
+
+def test_the_joint_dnc_sweep_falls_back_to_1k_for_the_missing_file():
+    sweep = load_sweep(REPO / "sweeps" / "babi_dnc_joint.yaml")
+    assert sweep.parameters["task.fallback_to_1k"] == {"value": True}
