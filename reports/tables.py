@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from reports.collect import runs as run_rows
-from reports.published import TASKS, per_task, printed, task_failed
+from reports.published import TASKS, load_discrepancies, per_task, printed, task_failed
 
 SUMMARY_ROWS = ("mean", "failed")
 BUDGET_ROWS = ("runs", "steps/run", "wall time (h)")
@@ -148,9 +148,15 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
     return out
 
 
-def babi_published_columns(published: pd.DataFrame) -> dict[str, dict]:
+def babi_published_columns(published: pd.DataFrame,
+                           discrepancies: pd.DataFrame | None = None) -> dict[str, dict]:
     """Published columns in the same shape: ``{"<model> <stat> [tag]": {row: (mean, sd, n)}}``,
-    plus ``source``."""
+    plus ``source``. Where the printed mean or failed count is not what the column's own per-task
+    values give (``discrepancies``, :func:`reports.published.load_discrepancies`), the cell holds
+    the value from the per-task numbers and ``notes[row]`` says what the paper prints."""
+    if discrepancies is None:
+        discrepancies = load_discrepancies()
+    off = discrepancies.set_index(["model", "statistic", "row"])
     tasks = per_task(published)
     cols: dict[str, dict] = {}
     for (model, stat), g in tasks[tasks["statistic"] != "sd"].groupby(
@@ -164,6 +170,10 @@ def babi_published_columns(published: pd.DataFrame) -> dict[str, dict]:
             p = printed(published, row)
             col[row] = (p.get((model, stat), math.nan), p.get((model, "sd"), math.nan)
                         if stat == "mean" else math.nan, 1)
+            if (model, stat, row) in off.index:
+                fix = off.loc[(model, stat, row)]
+                col[row] = (float(fix["from_per_task"]), col[row][1], 1)
+                col.setdefault("notes", {})[row] = f"{_short(float(fix['printed']))} printed"
         col["source"] = g["source"].iloc[0]
         cols[f"{model} {stat} [{g['tag'].iloc[0]}]"] = col
     return cols
@@ -184,6 +194,8 @@ def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame,
             if key == "failed" and _isnan(sd) and not _isnan(mean) and float(mean).is_integer():
                 digits = 0
             cell = fmt(mean, sd, digits)
+            if key in col.get("notes", {}):
+                cell += f" ({col['notes'][key]})"
             if partial and key in SUMMARY_ROWS and cell != "–":
                 cell += "*"
             display.loc[str(key), name] = cell
