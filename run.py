@@ -114,6 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "objective": metrics.get(cfg.optimized_metric),
         "n_params": count_parameters(lit.model),
         "global_step": trainer.global_step,
+        "epochs": trainer.current_epoch,  # epochs begun (the budget column of reports)
         "wall_time_s": round(time.time() - start, 2),
         "hardware": hardware_info(),
         "code_version": code_version(),

@@ -15,7 +15,8 @@ from reports.collect import runs as run_rows
 from reports.published import TASKS, load_discrepancies, per_task, printed, task_failed
 
 SUMMARY_ROWS = ("mean", "failed")
-BUDGET_ROWS = ("runs", "steps/run", "wall time (h)")
+# Each of our columns states its budget, seed count, hardware and code version (DESIGN §9).
+BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time (h)", "hardware", "code")
 # Config columns that never make two runs a different setting.
 NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
 
@@ -60,6 +61,28 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
     if _isnan(mean):
         return "–"
     return f"{mean:.{digits}f}" if _isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def code_summary(versions: Iterable) -> str:
+    """The code a column's runs ran: one short SHA, or what is mixed ("3 commits", "2 of 5 runs
+    with uncommitted changes", "1 unknown"), so a column pooled over code versions says so."""
+    versions = list(versions)
+    known = [v for v in versions if isinstance(v, str) and v]
+    commits = sorted({v.removesuffix("-dirty") for v in known})
+    dirty = sum(v.endswith("-dirty") for v in known)
+    parts = [commits[0][:7] if len(commits) == 1 else f"{len(commits)} commits"] if commits else []
+    if dirty:
+        parts.append(f"{dirty} of {len(versions)} runs with uncommitted changes")
+    if len(known) < len(versions):
+        parts.append(f"{len(versions) - len(known)} unknown")
+    mixed = len(commits) > 1 or dirty or len(known) < len(versions)
+    return ("mixed: " if mixed else "") + ", ".join(parts)
+
+
+def hardware_summary(hardware: Iterable) -> str:
+    """The distinct hardware of a column's runs, " / "-joined ("unknown" if none recorded)."""
+    names = sorted({str(h) for h in hardware if isinstance(h, str) and h})
+    return " / ".join(names) or "unknown"
 
 
 # ---------------------------------------------------------------- bAbI
@@ -139,7 +162,13 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         budget = rr.loc[g["run_dir"].unique()]
         for col in (mean_col, best_col):
             col["runs"] = (float(len(budget)), math.nan, len(budget))
+            col["seeds"] = (float(budget["seed"].nunique()), math.nan, len(budget))
             col["steps/run"] = (float(budget["global_step"].mean()), math.nan, len(budget))
+            epochs = budget["epochs"] if "epochs" in budget else pd.Series(dtype=float)
+            col["epochs/run"] = (float(epochs.mean()) if epochs.notna().any() else math.nan,
+                                 math.nan, len(budget))
+            col["hardware"] = hardware_summary(budget["hardware"])
+            col["code"] = code_summary(budget["code_version"])
             col["wall time (h)"] = (float(budget["wall_time_s"].sum()) / 3600, math.nan,
                                     len(budget))
             col["n_tasks"] = len(test.columns)
@@ -189,8 +218,14 @@ def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame,
     for name, col in columns.items():
         partial = col.get("n_tasks", 20) < 20
         for key in [*TASKS, *SUMMARY_ROWS, *BUDGET_ROWS]:
+            if isinstance(col.get(key), str):  # hardware, code
+                display.loc[str(key), name] = col[key]
+                long.append({"column": name, "row": str(key), "value": math.nan, "sd": math.nan,
+                             "n": 0, "text": col[key], "source": "this suite"})
+                continue
             mean, sd, n = col.get(key, (math.nan, math.nan, 0))
-            digits = 0 if key in ("runs", "steps/run") else 2 if key == "wall time (h)" else 1
+            digits = 0 if key in ("runs", "seeds", "steps/run", "epochs/run") else (
+                2 if key == "wall time (h)" else 1)
             if key == "failed" and _isnan(sd) and not _isnan(mean) and float(mean).is_integer():
                 digits = 0
             cell = fmt(mean, sd, digits)

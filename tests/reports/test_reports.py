@@ -40,7 +40,8 @@ from reports.tables import (
 
 
 def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status="completed",
-              metrics=None, model_cfg=None, task_cfg=None, steps=100, wall=36.0) -> Path:
+              metrics=None, model_cfg=None, task_cfg=None, steps=100, wall=36.0,
+              extra_cfg=None, code=None, epochs=None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     record = {
@@ -49,7 +50,9 @@ def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status
         "hardware": {"processor": "x86_64", "cuda": None},
         "config": {"model": {"_target_": "memnets.models.dnc.DNC", **(model_cfg or {})},
                    "task": {"seed": seed, **(task_cfg or {})},
-                   "optimizer": {"lr": 1e-3}, "trainer": {"max_steps": steps}},
+                   "optimizer": {"lr": 1e-3}, "trainer": {"max_steps": steps},
+                   **(extra_cfg or {})},
+        "code_version": code, "epochs": epochs,
         "metrics_csv": "csv/metrics.csv",
     }
     (run_dir / "results.json").write_text(json.dumps(record))
@@ -196,6 +199,31 @@ def test_a_task_at_exactly_five_percent_is_not_failed(tmp_path):
     for col in ("ours: memn2n per-task 10k best", "ours: memn2n per-task 10k mean ± sd"):
         assert display.loc["1", col].startswith("5.0")
         assert display.loc["failed", col] == "1*", col  # task 3 only
+
+
+def test_runs_differing_in_any_setting_are_separate_columns_that_state_budget_and_code(tmp_path):
+    """Issue 17, defect 6: scheduler, linear start, early stopping and clip are settings too; a
+    column states seeds, epochs, hardware, and says when it mixes code versions."""
+    common = {"model": "memn2n", "task": "babi", "steps": 200, "epochs": 7,
+              "task_cfg": {"joint": False, "tasks": [1], "size": "10k"}}
+    for seed, step_size, clip, code in ((0, 10, 1.25, "a" * 40), (1, 10, 1.25, "b" * 40 + "-dirty"),
+                                        (0, 25, 40.0, "c" * 40)):
+        write_run(tmp_path, f"s{seed}-{step_size}", seed=seed, code=code, **common,
+                  extra_cfg={"scheduler": {"step_size": step_size},
+                             "trainer": {"max_steps": 200, "gradient_clip_val": clip},
+                             "callbacks": {"solved": None if step_size == 25 else {"patience": 9},
+                                           "progress": {"refresh_rate": seed}}},
+                  metrics={"test/group/qa1/error": 0.01, "val/group/qa1/error": 0.01})
+    display, _ = babi_table(collect([tmp_path]), load_babi_published())
+    ours = [c for c in display.columns if c.startswith("ours") and c.endswith("mean ± sd")]
+    assert len(ours) == 2, ours  # the progress bar setting is not a setting
+    pooled = next(c for c in ours if "scheduler.step_size=10" in c)
+    assert "trainer.gradient_clip_val=1.25" in pooled
+    assert display.loc["runs", pooled] == "2" and display.loc["seeds", pooled] == "2"
+    assert display.loc["epochs/run", pooled] == "7" and display.loc["hardware", pooled] == "x86_64"
+    assert display.loc["code", pooled] == "mixed: 2 commits, 1 of 2 runs with uncommitted changes"
+    other = next(c for c in ours if c != pooled)
+    assert display.loc["code", other] == "ccccccc" and display.loc["seeds", other] == "1"
 
 
 # ---------------------------------------------------------------- published numbers
