@@ -23,9 +23,12 @@ from reports.plots import (
 )
 from reports.published import (
     FAIL_PCT,
+    LECTURE_NOTES_COLUMNS,
+    LECTURE_NOTES_SOURCE,
     derived_summary,
     load_babi_published,
     load_discrepancies,
+    load_lecture_notes,
     printed,
 )
 from reports.tables import (
@@ -373,8 +376,15 @@ def test_compact_babi_keeps_our_columns_and_chosen_published_ones():
 
     from reports.readme import compact_babi
 
-    display = pd.DataFrame(columns=["LSTM best [P]", "MemN2N (single) best [P]", "ours: memn2n x"])
+    display = pd.DataFrame(columns=["D-NTM best [S]", "MemN2N (single) best [P]", "ours: memn2n x"])
     assert list(compact_babi(display).columns) == ["MemN2N (single) best [P]", "ours: memn2n x"]
+    # one published anchor at least for every model the suite trains on bAbI (issue 17)
+    full, _ = babi_table(collect([]), load_babi_published())
+    kept = " ".join(compact_babi(full).columns)
+    for model in ("DNC1 mean", "DNC2 best", "NTM best", "LSTM best", "MemN2N (single) best",
+                  "EntNet best"):
+        assert model in kept, model
+    assert len(compact_babi(full).columns) == 6
 
 
 def test_readme_takes_the_first_table_of_a_generated_page():
@@ -398,3 +408,18 @@ def test_curves_of_runs_with_different_settings_are_separate_series(tmp_path):
     assert sorted(labels) == ["dnc (model.distance=cosine)", "dnc (model.distance=cosine)",
                               "dnc (model.distance=dot)"]
     assert set(series_labels(frame, None)) == {"dnc"}
+
+
+def test_the_lecture_notes_table_agrees_with_our_columns_of_it_except_where_noted():
+    """The lecture notes' bAbI table (EntNet Table 2) against babi_10k.csv's columns of it: each
+    printed cell equals ours up to the notes' one-decimal rounding, or carries a note naming both
+    values; and a note is never left on a cell that agrees."""
+    notes = load_lecture_notes()
+    ours = load_babi_published()
+    ours = ours[ours["statistic"] == "best"].set_index(["task", "model"])["error_pct"]
+    assert set(notes["model"]) == set(LECTURE_NOTES_COLUMNS)
+    assert len(notes) == 6 * 14  # tasks 8..20 and the failed row, six columns
+    for r in notes.itertuples():
+        agrees = abs(ours[(r.task, r.model)] - r.error_pct) <= 0.05 + 1e-9
+        assert agrees != bool(r.note), (r.task, r.model, r.error_pct, ours[(r.task, r.model)])
+    assert "Henaff et al. 2017" in LECTURE_NOTES_SOURCE
