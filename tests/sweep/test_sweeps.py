@@ -177,3 +177,15 @@ def test_validate_builds_the_data_module_and_finds_a_missing_file(tmp_path, monk
 def test_the_joint_dnc_sweep_falls_back_to_1k_for_the_missing_file():
     sweep = load_sweep(REPO / "sweeps" / "babi_dnc_joint.yaml")
     assert sweep.parameters["task.fallback_to_1k"] == {"value": True}
+
+
+def test_the_word_level_sweep_gives_every_model_one_cpu_budget():
+    """DNC, NTM and LSTM under the DNC paper's protocol at the same wall time and threads."""
+    sweep = load_sweep(REPO / "sweeps" / "babi_models_joint.yaml")
+    runs = expand(sweep)
+    experiments = {r["experiment"] for r in runs}
+    assert experiments == {"babi_dnc_joint", "babi_ntm_joint", "babi_lstm_joint"}
+    for key in ("trainer.max_time", "threads", "trainer.max_steps", "task.joint"):
+        assert len({str(r[key]) for r in runs}) == 1, key
+    assert runs[0]["trainer.max_steps"] == -1 and runs[0]["threads"] == 1
+    assert len(runs) == 9

@@ -86,3 +86,24 @@ def test_the_entnet_recipe_solves_task_1(make_cfg, babi_dir):
     record = _recipe(make_cfg, babi_dir, "babi_entnet_10k", "trainer.max_epochs=3")
     assert record["data"]["size"] == "10k" and record["data"]["fallback_to_1k"] == []
     assert record["metrics"]["test/group/qa1/wrong"] <= 50
+
+
+# --- the word-level joint recipes (DNC paper protocol, ED Table 2 sizes) --------------------------
+
+WORD_RECIPES = {"babi_dnc_joint": {"memory_size": 256, "word_size": 64, "num_reads": 4,
+                                   "hidden_size": 256},
+                "babi_ntm_joint": {"memory_size": 256, "word_size": 64, "num_read_heads": 4,
+                                   "controller_size": 256},
+                "babi_lstm_joint": {"hidden_size": 512}}
+
+
+@pytest.mark.parametrize("experiment", sorted(WORD_RECIPES))
+def test_word_level_recipes_follow_the_dnc_paper_and_run(experiment, make_cfg, babi_dir):
+    cfg = make_cfg(f"experiment={experiment}", f"task.data_dir={babi_dir}")
+    assert {k: cfg.model[k] for k in WORD_RECIPES[experiment]} == WORD_RECIPES[experiment]
+    assert (cfg.task.size, cfg.task.joint, cfg.task.granularity) == ("10k", True, "word")
+    assert len(cfg.task.tasks) == 20 and cfg.task.fallback_to_1k and cfg.task.examples == "stories"
+    assert cfg.optimizer._target_ == "torch.optim.RMSprop" and cfg.optimizer.lr == 1e-4
+    record = train(make_cfg(f"experiment={experiment}", f"task.data_dir={babi_dir}",
+                            "task.size=1k", "task.tasks=[1,19]", "debug=fdr"))
+    assert record["status"] == "completed" and record["data"]["granularity"] == "word"
