@@ -209,22 +209,25 @@ def task_settings(sweep: Sweep, values: dict[str, list[Any]]) -> list[DictConfig
 
 
 def check_data(sweep: Sweep, values: dict[str, list[Any]]) -> list[str]:
-    """Build the data module of every task setting that reads a ``data_dir`` present here (never
-    downloading); a missing data folder is skipped (the run would download it)."""
+    """Build the data module of every task setting that reads a ``data_dir`` whose data is here
+    (the class's ``data_present``, else the folder exists), never downloading; data that is not
+    here is skipped (the run would download it)."""
     problems = []
     for task in task_settings(sweep, values):
         if "data_dir" not in task:
             continue
         data_dir = Path(str(task.data_dir)).expanduser()
         data_dir = data_dir if data_dir.is_absolute() else REPO / data_dir
-        if not data_dir.exists():
+        cls = get_class(task._target_)
+        present = getattr(cls, "data_present", lambda path: Path(path).exists())
+        if not str(task.data_dir) or not present(data_dir):
             continue
         extra: dict[str, Any] = {"data_dir": str(data_dir)}
-        params = inspect.signature(get_class(task._target_)).parameters
+        params = inspect.signature(cls).parameters
         if "download_url" in params:
             extra["download_url"] = None
         if task.get("granularity") == "auto":
-            extra["granularity"] = getattr(get_class(task._target_), "GRANULARITIES", ("auto",))[0]
+            extra["granularity"] = getattr(cls, "GRANULARITIES", ("auto",))[0]
         try:
             instantiate(task, **extra)
         except Exception as err:  # noqa: BLE001 - any failure here would stop the run

@@ -199,6 +199,16 @@ class BabiDataModule(L.LightningDataModule):
         self.val_set: BabiStories | None = None
         self.test_set: BabiStories | None = None
 
+    @staticmethod
+    def data_present(data_dir: str | os.PathLike) -> bool:
+        """Whether bAbI data is at ``data_dir`` already (nothing would be downloaded), so that
+        ``python -m memnets.sweep --validate`` checks the files a sweep needs only where they are."""
+        try:
+            open_source(data_dir, url=None)
+        except (BabiDataError, OSError):
+            return False
+        return True
+
     # ---- files -------------------------------------------------------------------------------
     def _resolve_file(self, task: int, split: str) -> str:
         rel = task_file(task, self.size, split)
