@@ -64,8 +64,9 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
 
 
 def code_summary(versions: Iterable) -> str:
-    """The code a column's runs ran: one short SHA, or what is mixed ("3 commits", "2 of 5 runs
-    with uncommitted changes", "1 unknown"), so a column pooled over code versions says so."""
+    """The code a column's runs ran: one short SHA, or "mixed: N commits", then how many runs had
+    uncommitted changes or no recorded version, so a column pooled over code versions (or over
+    code that was never committed) says so."""
     versions = list(versions)
     known = [v for v in versions if isinstance(v, str) and v]
     commits = sorted({v.removesuffix("-dirty") for v in known})
@@ -75,8 +76,7 @@ def code_summary(versions: Iterable) -> str:
         parts.append(f"{dirty} of {len(versions)} runs with uncommitted changes")
     if len(known) < len(versions):
         parts.append(f"{len(versions) - len(known)} unknown")
-    mixed = len(commits) > 1 or dirty or len(known) < len(versions)
-    return ("mixed: " if mixed else "") + ", ".join(parts)
+    return ("mixed: " if len(commits) > 1 else "") + ", ".join(parts)
 
 
 def hardware_summary(hardware: Iterable) -> str:

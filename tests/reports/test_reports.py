@@ -34,6 +34,7 @@ from reports.published import (
 from reports.tables import (
     babi_table,
     babi_task_errors,
+    code_summary,
     length_table,
     mean_sd,
     setting_labels,
@@ -227,6 +228,8 @@ def test_runs_differing_in_any_setting_are_separate_columns_that_state_budget_an
     assert display.loc["code", pooled] == "mixed: 2 commits, 1 of 2 runs with uncommitted changes"
     other = next(c for c in ours if c != pooled)
     assert display.loc["code", other] == "ccccccc" and display.loc["seeds", other] == "1"
+    assert code_summary(["d" * 40 + "-dirty", None]) == (
+        "ddddddd, 1 of 2 runs with uncommitted changes, 1 unknown")
 
 
 # ---------------------------------------------------------------- published numbers
