@@ -253,6 +253,9 @@ def test_question_batches_hold_32_questions_whatever_the_task(babi_dir):
     assert per_task[1] == per_task[4] == 29  # ceil(900 / 32) updates an epoch on both
 
 
-def test_the_memn2n_recipe_batches_32_questions():
-    cfg = compose_cfg(["experiment=babi_memn2n"])
-    assert cfg.task.examples == "questions" and cfg.task.batch_size == 32
+def test_the_memn2n_recipes_batch_32_questions():
+    for experiment in ("babi_memn2n", "babi_memn2n_10k"):
+        cfg = compose_cfg([f"experiment={experiment}"])
+        assert cfg.task.examples == "questions" and cfg.task.batch_size == 32, experiment
+        # the paper's SGD 0.01 and clip 40 on a 32-question sum, on the mean instead
+        assert cfg.optimizer.lr == 0.01 * 32 and cfg.trainer.gradient_clip_val == 40 / 32
