@@ -47,6 +47,7 @@ from memnets.training.runtime import (
     register_resolvers,
     save_memory_trace,
 )
+from memnets.training.selection import best_checkpoint
 from memnets.training.signals import RunInterrupted, StopRequest
 
 log = logging.getLogger("memnets")
@@ -188,6 +189,7 @@ class RunState:
     trainer: pl.Trainer | None = None
     lit: MemNetLitModule | None = None
     datamodule: pl.LightningDataModule | None = None
+    tested: str | None = None  # the checkpoint the tests loaded (None: the weights in memory)
 
 
 def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
@@ -218,7 +220,10 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
         path = run.run_dir / CHECKPOINT_DIR / "interrupted.ckpt"
         run.trainer.save_checkpoint(path)
         raise RunInterrupted(stop.signal_name, run.trainer.global_step, str(path))
-    run.trainer.test(run.lit, datamodule=run.datamodule, verbose=False)
+    # the model selected on validation (issue 17); a curriculum's validation error compares
+    # different lessons, so a curriculum run is tested with its last weights
+    run.tested = None if _curriculum_record(run.trainer) else best_checkpoint(run.trainer)
+    run.trainer.test(run.lit, datamodule=run.datamodule, ckpt_path=run.tested, verbose=False)
     run.metrics.update(_final_metrics(run.trainer))
 
 
@@ -245,6 +250,8 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "objective": run.metrics.get(cfg.optimized_metric),
         "n_params": count_parameters(run.lit.model) if run.lit is not None else None,
         "global_step": _step(run),
+        # epochs begun (the budget column of reports)
+        "epochs": run.trainer.current_epoch if run.trainer is not None else 0,
         "wall_time_s": round(time.time() - run.start, 2),
         "hardware": hardware_info(),
         "code_version": code_version(),
@@ -252,6 +259,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "data": run.datamodule.record() if hasattr(run.datamodule, "record") else {},
         "curriculum": _curriculum_record(run.trainer) if run.trainer is not None else None,
         "checkpoint_dir": "checkpoints",
+        "tested_checkpoint": run.tested,  # None: tested with the weights in memory
         "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
     }
     if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank(cfg.trainer):

@@ -19,15 +19,20 @@ import pandas as pd
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
-               "wall_time_s", "code_version", "hardware")
+               "epochs", "wall_time_s", "code_version", "hardware")
 LONG_COLUMNS = ("split", "group", "metric", "value")
-# Config sections whose scalar (and list) values become columns, e.g. "model.distance".
-CONFIG_SECTIONS = ("model", "task", "optimizer")
-# The budget, when it differs, and the study a run belongs to (its runs are reported apart).
-EXTRA_CONFIG_KEYS = ("trainer.max_steps", "trainer.max_epochs", "study")
-# Per-run paths and copies of the seed: not settings.
+# Every config value becomes a column ("model.distance", "scheduler.step_size",
+# "callbacks.linear_start.max_epochs", "trainer.gradient_clip_val", "study"...), so runs that
+# differ in any setting are never pooled as seeds (DESIGN §9; issue 17), except these top-level
+# sections and keys: the seed, paths, logging and progress display, which do not change results.
+IGNORED_SECTIONS = {"hydra", "logger", "seed", "run_dir", "ckpt_path", "memory_picture",
+                    "threads"}
 IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
-                       "task.sha256", "model._target_", "task._target_", "optimizer._partial_"}
+                       "task.sha256", "model._target_", "task._target_", "optimizer._partial_",
+                       "trainer.default_root_dir", "trainer.enable_model_summary",
+                       "trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+IGNORED_CONFIG_PREFIXES = ("callbacks.progress.", "callbacks.interrupt.")
+IGNORED_CONFIG_SUFFIXES = (".dirpath",)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -62,17 +67,14 @@ def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """Flattened ``model.*``, ``task.*``, ``optimizer.*`` and ``EXTRA_CONFIG_KEYS`` values
-    (lists as tuples, so they can be grouped on)."""
+    """Every flattened config value (lists as tuples, so they can be grouped on) but the
+    ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes)."""
     flat: dict[str, Any] = {}
-    for section in CONFIG_SECTIONS:
-        _flatten(section, config.get(section) or {}, flat)
-    for key in EXTRA_CONFIG_KEYS:
-        node: Any = config
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        flat[key] = node
-    return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS}
+    for section, node in config.items():
+        if section not in IGNORED_SECTIONS:
+            _flatten(section, {} if node is None and section in ("model", "task") else node, flat)
+    return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS
+            and not k.startswith(IGNORED_CONFIG_PREFIXES) and not k.endswith(IGNORED_CONFIG_SUFFIXES)}
 
 
 def _config_names(group: str) -> dict[str, str]:
@@ -103,6 +105,7 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
         "status": record.get("status", "unknown"),
         "n_params": record.get("n_params"),
         "global_step": record.get("global_step"),
+        "epochs": record.get("epochs"),
         "wall_time_s": record.get("wall_time_s"),
         "code_version": record.get("code_version"),
         "hardware": (record.get("hardware") or {}).get("cuda")

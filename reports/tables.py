@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from reports.collect import runs as run_rows
-from reports.published import FAIL_PCT, TASKS, per_task, printed
+from reports.published import TASKS, load_discrepancies, per_task, printed, task_failed
 
 SUMMARY_ROWS = ("mean", "failed")
-BUDGET_ROWS = ("runs", "steps/run", "wall time (h)")
+# Each of our columns states its budget, seed count, hardware and code version (DESIGN §9).
+BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time (h)", "hardware", "code")
 # Config columns that never make two runs a different setting.
 NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
 
@@ -62,22 +63,46 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" if _isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def code_summary(versions: Iterable) -> str:
+    """The code a column's runs ran: one short SHA, or "mixed: N commits", then how many runs had
+    uncommitted changes or no recorded version, so a column pooled over code versions (or over
+    code that was never committed) says so."""
+    versions = list(versions)
+    known = [v for v in versions if isinstance(v, str) and v]
+    commits = sorted({v.removesuffix("-dirty") for v in known})
+    dirty = sum(v.endswith("-dirty") for v in known)
+    parts = [commits[0][:7] if len(commits) == 1 else f"{len(commits)} commits"] if commits else []
+    if dirty:
+        parts.append(f"{dirty} of {len(versions)} runs with uncommitted changes")
+    if len(known) < len(versions):
+        parts.append(f"{len(versions) - len(known)} unknown")
+    return ("mixed: " if len(commits) > 1 else "") + ", ".join(parts)
+
+
+def hardware_summary(hardware: Iterable) -> str:
+    """The distinct hardware of a column's runs, " / "-joined ("unknown" if none recorded)."""
+    names = sorted({str(h) for h in hardware if isinstance(h, str) and h})
+    return " / ".join(names) or "unknown"
+
+
 # ---------------------------------------------------------------- bAbI
 
 def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Per completed bAbI run and task: test and val error in percent.
 
-    Columns run_dir, label, training (joint | per-task), seed, task (int), test, val. The task
+    Columns run_dir, label, training (joint | per-task), seed, task (int), test, val, failed
+    (test error above 5%, decided on the counts ``test/group/qaN/wrong`` and ``.../total`` when
+    the run logged them, see :func:`reports.published.task_failed`). The task
     id comes from the group metric ``{split}/group/qaN/error`` (joint and per-task runs both log
     it); a run without group metrics falls back to its overall ``{split}/error`` when
     ``config.task.tasks`` is one task.
     ``label`` is ``"<model> <joint|per-task> <size>"`` (the size shown, since the published
     columns are 10k) plus any differing setting."""
-    babi = df[(df["task"] == "babi") & (df["status"] == "completed") & (df["metric"] == "error")
-              & df["split"].isin(["test", "val"])]
+    babi = df[(df["task"] == "babi") & (df["status"] == "completed")
+              & df["metric"].isin(["error", "wrong", "total"]) & df["split"].isin(["test", "val"])]
     if babi.empty:
         return pd.DataFrame(columns=["run_dir", "label", "training", "seed", "task", "test",
-                                     "val"])
+                                     "val", "failed"])
     shown = ("task.joint", "task.size")  # in the label already
     settings = setting_labels(df[df["task"] == "babi"], ignore=(*NOT_SETTINGS, *shown))
     rows = []
@@ -93,12 +118,15 @@ def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
             if not isinstance(tasks, tuple) or len(tasks) != 1:
                 continue
             grouped = g[g["group"].isna()].assign(group=f"qa{tasks[0]}")
-        wide = grouped.pivot_table(index="group", columns="split", values="value", aggfunc="first")
+        wide = grouped.pivot_table(index="group", columns=["split", "metric"], values="value",
+                                   aggfunc="first")
         for group, r in wide.iterrows():
+            test = 100 * r.get(("test", "error"), math.nan)
             rows.append({"run_dir": run_dir, "label": label, "training": training,
-                         "seed": first["seed"],
-                         "task": int(group[2:]), "test": 100 * r.get("test", math.nan),
-                         "val": 100 * r.get("val", math.nan)})
+                         "seed": first["seed"], "task": int(group[2:]), "test": test,
+                         "val": 100 * r.get(("val", "error"), math.nan),
+                         "failed": task_failed(test, r.get(("test", "wrong"), math.nan),
+                                               r.get(("test", "total"), math.nan))})
     return pd.DataFrame(rows)
 
 
@@ -115,23 +143,32 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
     for label, g in errors.groupby("label", sort=True):
         test = g.pivot_table(index="seed", columns="task", values="test", aggfunc="mean")
         val = g.pivot_table(index="seed", columns="task", values="val", aggfunc="mean")
+        fails = g.pivot_table(index="seed", columns="task", values="failed", aggfunc="max")
         mean_col: dict = {t: mean_sd(test[t]) for t in test.columns}
         complete = test.dropna()
         mean_col["mean"] = mean_sd(complete.mean(axis=1))
-        mean_col["failed"] = mean_sd((complete > FAIL_PCT).sum(axis=1).astype(float))
+        mean_col["failed"] = mean_sd(fails.loc[complete.index].sum(axis=1).astype(float))
         if g["training"].iloc[0] == "joint":
             best_seed = val.mean(axis=1).idxmin() if val.notna().any().any() else test.index[0]
-            best = test.loc[best_seed]
+            chosen = pd.Series(best_seed, index=test.columns)
         else:
-            best = pd.Series({t: test[t][val[t].idxmin()] if val[t].notna().any()
-                              else test[t].min() for t in test.columns})
+            chosen = pd.Series({t: val[t].idxmin() if val[t].notna().any() else test[t].idxmin()
+                                for t in test.columns})
+        best = pd.Series({t: test.at[chosen[t], t] for t in test.columns})
+        best_failed = sum(bool(fails.at[chosen[t], t]) for t in test.columns)
         best_col: dict = {t: (best[t], math.nan, 1) for t in best.index}
         best_col["mean"] = (best.mean(), math.nan, len(best))
-        best_col["failed"] = (float((best > FAIL_PCT).sum()), math.nan, len(best))
+        best_col["failed"] = (float(best_failed), math.nan, len(best))
         budget = rr.loc[g["run_dir"].unique()]
         for col in (mean_col, best_col):
             col["runs"] = (float(len(budget)), math.nan, len(budget))
+            col["seeds"] = (float(budget["seed"].nunique()), math.nan, len(budget))
             col["steps/run"] = (float(budget["global_step"].mean()), math.nan, len(budget))
+            epochs = budget["epochs"] if "epochs" in budget else pd.Series(dtype=float)
+            col["epochs/run"] = (float(epochs.mean()) if epochs.notna().any() else math.nan,
+                                 math.nan, len(budget))
+            col["hardware"] = hardware_summary(budget["hardware"])
+            col["code"] = code_summary(budget["code_version"])
             col["wall time (h)"] = (float(budget["wall_time_s"].sum()) / 3600, math.nan,
                                     len(budget))
             col["n_tasks"] = len(test.columns)
@@ -140,9 +177,15 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
     return out
 
 
-def babi_published_columns(published: pd.DataFrame) -> dict[str, dict]:
+def babi_published_columns(published: pd.DataFrame,
+                           discrepancies: pd.DataFrame | None = None) -> dict[str, dict]:
     """Published columns in the same shape: ``{"<model> <stat> [tag]": {row: (mean, sd, n)}}``,
-    plus ``source``."""
+    plus ``source``. Where the printed mean or failed count is not what the column's own per-task
+    values give (``discrepancies``, :func:`reports.published.load_discrepancies`), the cell holds
+    the value from the per-task numbers and ``notes[row]`` says what the paper prints."""
+    if discrepancies is None:
+        discrepancies = load_discrepancies()
+    off = discrepancies.set_index(["model", "statistic", "row"])
     tasks = per_task(published)
     cols: dict[str, dict] = {}
     for (model, stat), g in tasks[tasks["statistic"] != "sd"].groupby(
@@ -156,6 +199,10 @@ def babi_published_columns(published: pd.DataFrame) -> dict[str, dict]:
             p = printed(published, row)
             col[row] = (p.get((model, stat), math.nan), p.get((model, "sd"), math.nan)
                         if stat == "mean" else math.nan, 1)
+            if (model, stat, row) in off.index:
+                fix = off.loc[(model, stat, row)]
+                col[row] = (float(fix["from_per_task"]), col[row][1], 1)
+                col.setdefault("notes", {})[row] = f"{_short(float(fix['printed']))} printed"
         col["source"] = g["source"].iloc[0]
         cols[f"{model} {stat} [{g['tag'].iloc[0]}]"] = col
     return cols
@@ -171,11 +218,19 @@ def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame,
     for name, col in columns.items():
         partial = col.get("n_tasks", 20) < 20
         for key in [*TASKS, *SUMMARY_ROWS, *BUDGET_ROWS]:
+            if isinstance(col.get(key), str):  # hardware, code
+                display.loc[str(key), name] = col[key]
+                long.append({"column": name, "row": str(key), "value": math.nan, "sd": math.nan,
+                             "n": 0, "text": col[key], "source": "this suite"})
+                continue
             mean, sd, n = col.get(key, (math.nan, math.nan, 0))
-            digits = 0 if key in ("runs", "steps/run") else 2 if key == "wall time (h)" else 1
+            digits = 0 if key in ("runs", "seeds", "steps/run", "epochs/run") else (
+                2 if key == "wall time (h)" else 1)
             if key == "failed" and _isnan(sd) and not _isnan(mean) and float(mean).is_integer():
                 digits = 0
             cell = fmt(mean, sd, digits)
+            if key in col.get("notes", {}):
+                cell += f" ({col['notes'][key]})"
             if partial and key in SUMMARY_ROWS and cell != "–":
                 cell += "*"
             display.loc[str(key), name] = cell

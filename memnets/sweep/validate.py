@@ -8,12 +8,16 @@ command-line override (its override grammar, then ``OmegaConf.update`` in struct
 to arrive as written, in the local rendering (:func:`memnets.sweep.expand.render_value`) and in the one
 ``wandb agent`` uses (``f"{key}={value}"``: ``True``, ``[1]``). Because the YAML configs have no
 schema, a value must also be of the kind of the config's own value (a string for an int field
-would compose and fail only in the run). Finally the first run is composed in full.
+would compose and fail only in the run). Finally the first run is composed in full, and for a
+task that reads files (a ``data_dir`` setting) whose data is on this machine, the data module of
+every distinct task setting of the sweep is built (without downloading), so a file a run needs
+but the data lacks (en-10k qa3 train, issue 17) is found before the sweep starts.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +27,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from memnets.sweep.expand import (
@@ -181,6 +186,53 @@ def check_sweep(sweep: Sweep) -> list[str]:
     if not problems:
         cfg, problem = _compose(to_overrides({k: v[0] for k, v in values.items()}))
         problems += [problem] if cfg is None else []
+    if not problems:
+        problems += check_data(sweep, values)
+    return problems
+
+
+def task_settings(sweep: Sweep, values: dict[str, list[Any]]) -> list[DictConfig]:
+    """The distinct ``task`` sections the sweep's runs get: one per combination of group values
+    and ``task.*`` values (other keys do not change what data a run reads)."""
+    groups = {k: v for k, v in values.items() if is_group(k)}
+    task_keys = {k: v for k, v in values.items() if k.startswith("task.")}
+    seen: dict[str, DictConfig] = {}
+    for combo in itertools.product(*groups.values()):
+        cfg = compose_run(to_overrides(dict(zip(groups, combo, strict=True))))
+        for task_combo in itertools.product(*task_keys.values()):
+            applied = cfg
+            for key, value in zip(task_keys, task_combo, strict=True):
+                applied = apply_override(applied, f"{key}={render_value(value)}")
+            task = OmegaConf.create(OmegaConf.to_container(applied.task, resolve=True))
+            seen.setdefault(OmegaConf.to_yaml(task), task)
+    return list(seen.values())
+
+
+def check_data(sweep: Sweep, values: dict[str, list[Any]]) -> list[str]:
+    """Build the data module of every task setting that reads a ``data_dir`` whose data is here
+    (the class's ``data_present``, else the folder exists), never downloading; data that is not
+    here is skipped (the run would download it)."""
+    problems = []
+    for task in task_settings(sweep, values):
+        if "data_dir" not in task:
+            continue
+        data_dir = Path(str(task.data_dir)).expanduser()
+        data_dir = data_dir if data_dir.is_absolute() else REPO / data_dir
+        cls = get_class(task._target_)
+        present = getattr(cls, "data_present", lambda path: Path(path).exists())
+        if not str(task.data_dir) or not present(data_dir):
+            continue
+        extra: dict[str, Any] = {"data_dir": str(data_dir)}
+        params = inspect.signature(cls).parameters
+        if "download_url" in params:
+            extra["download_url"] = None
+        if task.get("granularity") == "auto":
+            extra["granularity"] = getattr(cls, "GRANULARITIES", ("auto",))[0]
+        try:
+            instantiate(task, **extra)
+        except Exception as err:  # noqa: BLE001 - any failure here would stop the run
+            problems.append(f"task {OmegaConf.to_container(task.get('tasks', []))}: the data "
+                            f"module fails on {data_dir}: {_first_line(err.__cause__ or err)}")
     return problems
 
 

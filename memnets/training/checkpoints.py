@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from memnets.training.runtime import RunError, one_line
@@ -120,3 +121,35 @@ def resolve_resume(ckpt_path: str | None) -> ResumePoint | None:
         log.warning("skipping unreadable checkpoint %s; resuming from %s (step %d)", item,
                     best.path, best.global_step)
     return best
+
+
+def relocate_checkpoint_state(state: dict[str, Any], new_dir: Path) -> dict[str, Any]:
+    """A ``ModelCheckpoint`` state saved in another run folder, moved to ``new_dir``: the files
+    it tracks (best, k best, last) are copied there when missing and their paths rewritten."""
+    old_dir = Path(state["dirpath"])
+
+    def moved(path: str | None) -> str | None:
+        if not path or Path(path).parent != old_dir:
+            return path
+        target = new_dir / Path(path).name
+        if Path(path).is_file() and not target.exists():
+            new_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, Path(path).read_bytes())
+        return str(target)
+
+    return {**state, "dirpath": str(new_dir),
+            **{k: moved(state.get(k)) for k in ("best_model_path", "kth_best_model_path",
+                                                "last_model_path") if k in state},
+            "best_k_models": {moved(p): v for p, v in (state.get("best_k_models") or {}).items()}}
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` that keeps its record when a run is resumed into a new
+    folder (Lightning forgets the best score when the folder differs): the best model is then
+    chosen among all of the run's validations, as in a run that never stopped."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and Path(old) != Path(self.dirpath):
+            state_dict = relocate_checkpoint_state(state_dict, Path(self.dirpath))
+        super().load_state_dict(state_dict)

@@ -6,7 +6,10 @@ with '-' answer steps; ``granularity="sentence"`` gives MemN2N/EntNet one senten
 one answer step per question. One episode is one whole story with all its questions.
 
 Splits: ``size`` "1k" (``en/``) or "10k" (``en-10k/``); training stories of each task are split
-into a seeded ``val_fraction`` validation part and the rest; the official ``*_test.txt`` files are
+into a ``val_fraction`` validation part and the rest, drawn with ``split_seed``, which does not
+change with the run's ``seed``: every seed trains on the same stories and is selected on the same
+validation set, as the DNC paper's fixed ~10% hold-out (Graves et al. 2016, Methods "bAbI task
+descriptions"); the official ``*_test.txt`` files are
 the only test split (``test_split_names = ("test",)``). ``group`` = position of the story's task
 in ``tasks``; ``group_names`` = ``("qa<k>", ...)``, hence metric keys like
 ``test/group/qa16/error``.
@@ -20,7 +23,8 @@ The vocabulary (PAD first, then sorted) is built from every file of the 20 tasks
 data (``en`` and ``en-10k``, train and test), so it does not depend on ``size`` or ``tasks``; it is
 saved with checkpoints (``state_dict``) and checked on load. Parsed tensors are cached under
 ``cache_dir`` (default ``$MEMNETS_CACHE`` or ``~/.cache/memnets``) keyed by file content and
-settings. Batches group stories of similar length (:mod:`tasks.babi.batching`). DDP: each rank
+settings. Per-task training batches group stories of similar length (:mod:`tasks.babi.batching`);
+joint training batches are random draws from all tasks (:func:`default_pool_batches`). DDP: each rank
 reads its own shard, taken from the initialised ``torch.distributed`` group when the loaders are
 built, so ``Trainer(use_distributed_sampler=False)`` is right; with the default ``True`` Lightning
 swaps its own DistributedSampler into the batch sampler instead, which shards the same way.
@@ -44,6 +48,7 @@ from tasks.babi.batching import BucketBatchSampler, make_sampler
 from tasks.babi.encode import (
     ENCODING_VERSION,
     GRANULARITIES,
+    BabiQuestions,
     BabiStories,
     BabiVocabularyError,
     EncodedStories,
@@ -62,10 +67,29 @@ from tasks.spec import TaskSpec
 log = logging.getLogger(__name__)
 
 ALL_TASKS = tuple(TASK_NAMES)
+EXAMPLE_UNITS = ("stories", "questions")
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("MEMNETS_CACHE") or "~/.cache/memnets").expanduser()
+
+
+def default_pool_batches(joint: bool, n_tasks: int) -> int:
+    """Training batches per length-sorted pool when not set.
+
+    Joint training: 1, i.e. every batch is a uniform draw of stories from all tasks, as the DNC
+    paper draws "one random story" from the joint set per sample (Graves et al. 2016, Methods).
+    Sorting pools by length would group a task's stories (task lengths differ several-fold), so
+    batches would be nearly single-task. The price is padding (68% of the cells with 10k word
+    stories, batch 32, against 4.6% bucketed). Per-task training: 200 (one task, so sorting by
+    length mixes nothing away)."""
+    return 1 if joint and n_tasks > 1 else 200
+
+
+def split_generator(split_seed: int, task: int) -> torch.Generator:
+    """The generator of task ``task``'s validation split: a function of ``split_seed`` and the
+    task only, never of the run's seed."""
+    return torch.Generator().manual_seed(split_seed * 1009 + task)
 
 
 class BabiDataModule(L.LightningDataModule):
@@ -77,9 +101,14 @@ class BabiDataModule(L.LightningDataModule):
         tasks: subset of 1..20.
         joint: True = one mixed stream; False = per-task training, exactly one task.
         granularity: "word" (DNC) or "sentence" (MemN2N/EntNet).
-        batch_size: stories per batch.
-        val_fraction: share of each task's training stories held out for validation (seeded).
-        seed: seed of the validation split and of the batch order.
+        batch_size: training examples per batch (see ``examples``); stories when evaluating.
+        examples: the training example, "stories" (a story with all its questions) or
+            "questions" (a question with its story up to it, the unit of MemN2N's and EntNet's
+            batches of 32 questions). Validation and test always read whole stories, which gives
+            the same answers: every model is causal (DESIGN §7).
+        val_fraction: share of each task's training stories held out for validation.
+        seed: seed of the batch order (not of the split: see ``split_seed``).
+        split_seed: seed of the validation split, the same for every run seed.
         fallback_to_1k: if a 10k file is missing (en-10k qa3 train in shared/data), use the 1k
             file instead (logged and put in ``record()``); otherwise that is an error.
         num_workers: DataLoader worker processes.
@@ -87,7 +116,8 @@ class BabiDataModule(L.LightningDataModule):
             ``""`` = no cache).
         sha256: if set, a tarball named by ``data_dir`` must have this checksum.
         download_url: where to fetch the tarball if ``data_dir`` is empty (``None``: never).
-        pool_batches: batches per length-sorted pool when training.
+        pool_batches: batches per length-sorted pool when training; ``None`` chooses with
+            :func:`default_pool_batches` (random batches across tasks when joint).
     """
 
     GRANULARITIES = GRANULARITIES  # what task.granularity=auto chooses from, in this order
@@ -101,14 +131,16 @@ class BabiDataModule(L.LightningDataModule):
         joint: bool = True,
         granularity: str = "word",
         batch_size: int = 32,
+        examples: str = "stories",
         val_fraction: float = 0.1,
         seed: int = 0,
+        split_seed: int = 0,
         fallback_to_1k: bool = False,
         num_workers: int = 0,
         cache_dir: str | os.PathLike | None = None,
         sha256: str | None = None,
         download_url: str | None = CANONICAL_URL,
-        pool_batches: int = 200,
+        pool_batches: int | None = None,
     ) -> None:
         super().__init__()
         self.tasks = (int(tasks),) if isinstance(tasks, int) else tuple(int(t) for t in tasks)
@@ -129,14 +161,16 @@ class BabiDataModule(L.LightningDataModule):
             )
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
+        if examples not in EXAMPLE_UNITS:
+            raise ValueError(f"bAbI examples={examples!r}; expected one of {EXAMPLE_UNITS}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         self.size, self.joint, self.granularity = size, joint, granularity
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
-        self.fallback_to_1k, self.num_workers, self.pool_batches = (
-            fallback_to_1k,
-            num_workers,
-            pool_batches,
+        self.split_seed, self.examples = split_seed, examples
+        self.fallback_to_1k, self.num_workers = fallback_to_1k, num_workers
+        self.pool_batches = (
+            default_pool_batches(joint, len(self.tasks)) if pool_batches is None else pool_batches
         )
         if cache_dir is None:
             self.cache_dir: Path | None = default_cache_dir() / "babi"
@@ -161,9 +195,19 @@ class BabiDataModule(L.LightningDataModule):
             granularity=granularity,
             group_names=tuple(f"qa{t}" for t in self.tasks),
         )
-        self.train_set: BabiStories | None = None
+        self.train_set: BabiStories | BabiQuestions | None = None
         self.val_set: BabiStories | None = None
         self.test_set: BabiStories | None = None
+
+    @staticmethod
+    def data_present(data_dir: str | os.PathLike) -> bool:
+        """Whether bAbI data is at ``data_dir`` already (nothing would be downloaded), so that
+        ``python -m memnets.sweep --validate`` checks the files a sweep needs only where they are."""
+        try:
+            open_source(data_dir, url=None)
+        except (BabiDataError, OSError):
+            return False
+        return True
 
     # ---- files -------------------------------------------------------------------------------
     def _resolve_file(self, task: int, split: str) -> str:
@@ -240,7 +284,7 @@ class BabiDataModule(L.LightningDataModule):
         for g, task in enumerate(self.tasks):
             enc = self._encoded(self.files[task, "train"])
             n = len(enc.lengths)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1009 + task))
+            perm = torch.randperm(n, generator=split_generator(self.split_seed, task))
             n_val = max(1, round(self.val_fraction * n))
             is_val = torch.zeros(n, dtype=torch.bool)
             is_val[perm[:n_val]] = True
@@ -253,12 +297,14 @@ class BabiDataModule(L.LightningDataModule):
                 parts.append(part)
                 groups[name].append(torch.full((len(part.lengths),), g, dtype=torch.long))
         self.train_set = BabiStories(concat_encoded(train), torch.cat(groups["train"]))
+        if self.examples == "questions":
+            self.train_set = BabiQuestions(self.train_set)
         self.val_set = BabiStories(concat_encoded(val), torch.cat(groups["val"]))
         self.test_set = BabiStories(concat_encoded(test), torch.cat(groups["test"]))
         self._bytes.clear()
         self._parsed.clear()
 
-    def _loader(self, dataset: BabiStories | None, train: bool) -> DataLoader:
+    def _loader(self, dataset: BabiStories | BabiQuestions | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call BabiDataModule.setup() before asking for a dataloader")
         sampler = make_sampler(len(dataset), shuffle=train, seed=self.seed)
@@ -326,4 +372,7 @@ class BabiDataModule(L.LightningDataModule):
             "vocab_size": len(self.vocab),
             "vocab_fingerprint": self.vocab.fingerprint,
             "fallback_to_1k": list(self.fallbacks),
+            "split_seed": self.split_seed,
+            "examples": self.examples,
+            "pool_batches": self.pool_batches,
         }

@@ -276,3 +276,47 @@ class BabiStories(Dataset):
             target_mask=role == Role.ANSWER,  # (T,)
             group=int(self.group[i]),
         )
+
+
+def question_spans(enc: EncodedStories) -> tuple[Tensor, Tensor, Tensor]:
+    """Where every question's answer lies: (story index, first answer step, end) per question,
+    steps counted from the story's start and ``end`` one past its last answer step. (n_q,) each."""
+    role = enc.role.numpy()
+    is_answer = role == int(Role.ANSWER)
+    story = np.repeat(np.arange(len(enc.offsets) - 1), enc.lengths.numpy())  # (S,)
+    prev = np.concatenate([[False], is_answer[:-1]]) & (story == np.roll(story, 1))
+    nxt = np.concatenate([is_answer[1:], [False]]) & (story == np.roll(story, -1))
+    starts, ends = np.flatnonzero(is_answer & ~prev), np.flatnonzero(is_answer & ~nxt) + 1
+    base = enc.offsets.numpy()[story[starts]]
+    return (torch.from_numpy(story[starts].astype(np.int64)),
+            torch.from_numpy(starts - base), torch.from_numpy(ends - base))
+
+
+class BabiQuestions(Dataset):
+    """One item per question: its story up to that question's answer, with only that answer as
+    target. The unit of MemN2N's training batches (Sukhbaatar et al. 2015, §4.2: a batch is 32
+    questions, each with the sentences before it as memory) and of EntNet's (Henaff et al. 2017),
+    so that a batch holds the same number of questions whatever a task's questions per story."""
+
+    def __init__(self, stories: BabiStories) -> None:
+        self.stories = stories
+        self.story, self.start, self.end = question_spans(stories.enc)
+
+    def __len__(self) -> int:
+        return len(self.story)
+
+    @property
+    def lengths(self) -> Tensor:  # (n_questions,) steps per item
+        return self.end
+
+    @property
+    def group(self) -> Tensor:  # (n_questions,) the group of each question's story
+        return self.stories.group[self.story]
+
+    def __getitem__(self, i: int) -> Episode:
+        whole = self.stories[int(self.story[i])]
+        start, end = int(self.start[i]), int(self.end[i])
+        mask = torch.zeros(end, dtype=torch.bool)
+        mask[start:] = True
+        target = whole.target[:end].masked_fill(~mask[:, None], IGNORE_INDEX)
+        return Episode(whole.inputs[:end], whole.role[:end], target, mask, whole.group)

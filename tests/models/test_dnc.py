@@ -106,7 +106,27 @@ def test_free_gate_releases_a_slot_for_reallocation():
     _, state, diag = access(make_interface(1, 1, word, free_gates=torch.ones(1, 1)), state)
     assert state.usage[0, slot] < 1e-3
     assert state.memory[0, slot].abs().max() < 1e-3  # dealloc_wipe erased it
-    assert int(diag.allocation[0, 0].argmax()) in range(4)
+
+
+def test_a_freed_slot_is_the_one_allocated_next_when_the_rest_are_full():
+    """Fill both slots of a 2-slot memory, free the first by reading it with f = 1: allocation
+    (Graves et al. 2016, Methods, a_t from u_t) must then point at that slot, not the full one."""
+    word = 3
+    access = MemoryAccess(memory_size=2, word_size=word, num_reads=1)
+    state = access.initial_state(1, torch.device("cpu"), torch.float32)
+    slots = []
+    for v in (torch.tensor([1.0, -1.0, 1.0]), torch.tensor([-1.0, 1.0, 1.0])):
+        _, state, _ = access(make_interface(1, 1, word, write_gate=torch.ones(1, 1),
+                                            write_vector=v.view(1, 1, word)), state)
+        slots.append(int(state.write_weights[0, 0].argmax()))
+    assert sorted(slots) == [0, 1]
+    key = dict(read_keys=torch.tensor([[[1.0, -1.0, 1.0]]]), read_strengths=torch.full((1, 1), 50.0))
+    _, state, diag = access(make_interface(1, 1, word, **key), state)
+    assert int(state.read_weights[0, 0].argmax()) == slots[0]
+    assert float(diag.allocation[0, 0].max()) < 0.1  # both slots in use: nothing to allocate
+    _, state, diag = access(make_interface(1, 1, word, free_gates=torch.ones(1, 1)), state)
+    assert int(diag.allocation[0, 0].argmax()) == slots[0]
+    assert float(diag.allocation[0, 0, slots[0]]) > 0.9
 
 
 def test_write_weighting_equation():

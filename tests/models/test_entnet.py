@@ -13,7 +13,6 @@ from memnets.models.entnet import EntNet, EntNetState, attention_readout, entity
 from memnets.ops.position_encoding import position_encoding
 from tasks.batch import Role, collate
 from tasks.spec import TaskSpec
-from tests.models.babi_learning import babi_task1_test_error
 from tests.models.test_memn2n import SPEC, WHERE_SPEC, random_story, story_batch, where_is_error
 
 
@@ -211,18 +210,3 @@ def test_entnet_learns_where_is():
     model = EntNet(WHERE_SPEC, embed_dim=20, num_blocks=5, init_std=0.3)
     error = where_is_error(model, steps=300, lr=0.01)
     assert error < 0.05, f"error {error:.3f} (chance 0.80)"
-
-
-@pytest.mark.slow
-@pytest.mark.needs_data
-def test_entnet_solves_babi_task_1_1k():
-    """bAbI task 1 (1k), sentence granularity: < 5% test error (the paper's failure threshold).
-
-    d=20, 5 blocks, N(0, 0.3) weights (see test_entnet_learns_where_is), Adam lr 0.01, 8 stories
-    a batch, 25 epochs: 0.2% test error (measured, seed 0; 23% after 10 epochs), 3.3 min on
-    one thread of the busy shared CPU. The paper-size recipe is configs/experiment/babi_entnet.yaml.
-    """
-    error = babi_task1_test_error(
-        lambda spec: EntNet(spec, embed_dim=20, num_blocks=5, init_std=0.3), epochs=25, lr=0.01
-    )
-    assert error < 0.05, f"bAbI task 1 (1k) test error {error:.3f}"

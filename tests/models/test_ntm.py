@@ -194,6 +194,15 @@ def test_reads_feed_the_controller_at_the_next_step():
     # controller input width = E + R*W, and the state carries this step's reads
     assert model.controller.weight_ih.shape[1] == (D + 1) + W
     torch.testing.assert_close(after.reads, torch.bmm(after.read_weights, after.memory))
+    # ... and those reads drive the controller at the next step (Graves et al. 2014, §3: the
+    # controller sees the input and the previous read vectors): same input and controller state,
+    # other reads -> another controller output; the same reads -> the same output.
+    other = after._replace(reads=after.reads + torch.randn_like(after.reads))
+    same = after._replace(reads=after.reads.clone())
+    role = torch.ones(B, dtype=torch.long)
+    h_next = model.step(x, role, after)[1].controller_h
+    assert not torch.allclose(model.step(x, role, other)[1].controller_h, h_next, atol=1e-4)
+    torch.testing.assert_close(model.step(x, role, same)[1].controller_h, h_next)
 
 
 def test_memory_init_modes():

@@ -245,3 +245,36 @@ def test_jobs_runs_several_at_once_with_the_same_outcome_rules(tmp_path, fake_py
     outcomes = run_all(runs, jobs=3, python=fake_python)
     assert [o["status"] for o in outcomes] == ["completed", "completed", "failed"]
     assert [o["index"] for o in outcomes] == [0, 1, 2]
+
+
+def test_validate_builds_the_data_module_and_finds_a_missing_file(tmp_path, monkeypatch):
+    """Issue 17, defect 7: a 10k joint sweep on data without an en-10k file must fail
+    ``--validate`` (not hours later in the run), and pass once it falls back to 1k."""
+    from tests.tasks.babi.conftest import write_tiny_babi
+
+    monkeypatch.setenv("MEMNETS_BABI_DIR", str(write_tiny_babi(tmp_path / "data")))
+    monkeypatch.setenv("MEMNETS_CACHE", str(tmp_path / "cache"))
+    params = {"model": {"value": "lstm"}, "task": {"value": "babi"},
+              "task.size": {"value": "10k"}, "task.tasks": {"value": [1, 19]}}
+    problems = validate_file(write_sweep(tmp_path, params, name="babi_lstm_test"))
+    assert len(problems) == 1 and "qa1_single-supporting-fact_train.txt" in problems[0]
+    assert "fallback_to_1k" in problems[0]
+    params["task.fallback_to_1k"] = {"value": True}
+    assert validate_file(write_sweep(tmp_path, params, name="babi_lstm_test")) == []
+
+
+def test_the_joint_dnc_sweep_falls_back_to_1k_for_the_missing_file():
+    sweep = load_sweep(REPO / "sweeps" / "babi_dnc_joint.yaml")
+    assert sweep.parameters["task.fallback_to_1k"] == {"value": True}
+
+
+def test_the_word_level_sweep_gives_every_model_one_cpu_budget():
+    """DNC, NTM and LSTM under the DNC paper's protocol at the same wall time and threads."""
+    sweep = load_sweep(REPO / "sweeps" / "babi_models_joint.yaml")
+    runs = expand(sweep)
+    experiments = {r["experiment"] for r in runs}
+    assert experiments == {"babi_dnc_joint", "babi_ntm_joint", "babi_lstm_joint"}
+    for key in ("trainer.max_time", "threads", "trainer.max_steps", "task.joint"):
+        assert len({str(r[key]) for r in runs}) == 1, key
+    assert runs[0]["trainer.max_steps"] == -1 and runs[0]["threads"] == 1
+    assert len(runs) == 9

@@ -1,6 +1,12 @@
 import torch
 
-from memnets.training.metrics import GroupedErrors, episode_ids, masked_loss, step_errors
+from memnets.training.metrics import (
+    GroupedErrors,
+    episode_ids,
+    failed,
+    masked_loss,
+    step_errors,
+)
 from tasks.batch import IGNORE_INDEX
 from tasks.spec import TaskSpec
 
@@ -51,3 +57,23 @@ def test_masked_loss_ignores_unmasked_steps():
     mask = torch.tensor([[False, True]])
     loss = masked_loss(logits, target, mask, "bits")
     assert torch.isclose(loss, torch.log(torch.tensor(2.0)))
+
+
+def test_exactly_five_percent_wrong_is_not_a_failed_task_and_the_counts_are_logged():
+    """Issue 17, defect 2: 50 wrong of 1000 is 5%, which passes; 51 of 1000 fails."""
+    spec = TaskSpec("tokens", 1, "tokens", 1, 3, 3, "sentence", ("qa1", "qa2"))
+    target = torch.ones(2000, 1, 1, dtype=torch.long)  # 2000 one-step questions
+    mask = torch.ones(2000, 1, dtype=torch.bool)
+    pred = torch.ones(2000, 1, dtype=torch.long)
+    pred[:50] = 2  # qa1: 50 of 1000 wrong
+    pred[1000:1051] = 2  # qa2: 51 of 1000 wrong
+    logits = torch.nn.functional.one_hot(pred, 3).float()[:, :, None, :]
+    group = torch.tensor([0] * 1000 + [1] * 1000)
+    metric = GroupedErrors(spec)
+    metric.update(logits, target, mask, group)
+    out = metric.compute()
+    assert out["group/qa1/wrong"].item() == 50 and out["group/qa1/total"].item() == 1000
+    assert out["group/qa2/wrong"].item() == 51
+    assert out["failed_groups"].item() == 1  # qa2 only
+    assert failed(torch.tensor([50.0, 51.0]), torch.tensor([1000.0, 1000.0])).tolist() == [
+        False, True]

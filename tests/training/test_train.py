@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from hydra.utils import get_class, instantiate
 
 from memnets.training.signals import RunInterrupted
-from run import train
+from run import build, train
 from tests.conftest import MODEL_NAMES, REPO, TASK_NAMES, compose_cfg
 
 SHORT = ["trainer.max_steps=30", "trainer.val_check_interval=10", "task.val_size=32",
@@ -47,10 +48,18 @@ def test_completed_run_writes_results_checkpoint_and_metrics(make_cfg, tmp_path)
     record = train(cfg)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["status"] == "completed" and record["global_step"] == 30
-    for split in ("test", "test_2x", "test_4x"):
-        assert 0 <= saved["metrics"][f"{split}/error"] <= 1
-        assert saved["metrics"][f"{split}/bit_errors"] >= 0
-    assert saved["metrics"]["test_2x/group/len11-20/error"] >= 0
+    # the recorded test metrics are the tested checkpoint's: evaluate it again, independently
+    datamodule, lit = build(cfg)
+    lit.load_state_dict(torch.load(saved["tested_checkpoint"], weights_only=False)["state_dict"])
+    again = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    again.test(lit, datamodule=datamodule, verbose=False)
+    keys = [f"{split}/{m}" for split in ("test", "test_2x", "test_4x")
+            for m in ("error", "bit_errors", "loss")] + ["test_2x/group/len11-20/error"]
+    for key in keys:
+        assert saved["metrics"][key] == pytest.approx(float(again.callback_metrics[key]), abs=1e-6)
+    # after 30 steps an LSTM copies no sequence perfectly, and longer sequences cost more bits
+    assert saved["metrics"]["test/error"] > 0.5
+    assert saved["metrics"]["test_4x/bit_errors"] > saved["metrics"]["test/bit_errors"] > 0
     assert saved["n_params"] == sum(p.numel() for p in instantiate(
         cfg.model, _partial_=True)(spec=instantiate(cfg.task).spec).parameters())
     assert saved["config"]["model"]["_target_"] == "memnets.models.lstm.LSTMBaseline"
@@ -165,3 +174,24 @@ def test_dnc_extension_switches_train_through_run(override, make_cfg):
                             "logger=none"))
     assert record["status"] == "completed" and record["global_step"] == 3
     assert record["metrics"]["test/loss"] == record["metrics"]["test/loss"]  # not NaN
+
+
+class SpoilWeightsAtEnd(pl.Callback):
+    """Ruins the weights after the last validation, so only the saved best checkpoint is good."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        with torch.no_grad():
+            for p in pl_module.parameters():
+                p.add_(50.0)
+
+
+def test_testing_uses_the_best_validation_checkpoint_not_the_last_weights(make_cfg, tmp_path):
+    """Issue 17, defect 3: papers report the model selected on validation."""
+    cfg = make_cfg("model=lstm", "task=copy", *SHORT,
+                   "+callbacks.spoil._target_=tests.training.test_train.SpoilWeightsAtEnd")
+    record = train(cfg)
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    assert record["status"] == "completed" and best.is_file()
+    # weights shifted by +50 saturate every logit (BCE far above log 2); the checkpoint's do not
+    assert record["metrics"]["test/loss"] < 1.0
+    assert record["tested_checkpoint"] == str(best)
