@@ -16,7 +16,7 @@ from reports.extension_page import readme_block, write_extensions
 from reports.html import write_html
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
 from reports.published import load_babi_published, per_task
-from reports.readme import inject, readme_blocks
+from reports.readme import curriculum_block, inject, readme_blocks
 from reports.tables import (
     babi_table,
     babi_task_errors,
@@ -38,9 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("reports/generated"))
     p.add_argument("--readme", type=Path, default=None,
                    help="also paste the tables into this README's <!-- reports:NAME --> blocks")
-    p.add_argument("--only", choices=("results", "extensions"), default=None,
-                   help="regenerate one part only: the per-task tables and figures (results) or "
-                        "the extension studies; the other part's files are left as they are")
+    p.add_argument("--only", choices=("results", "extensions", "curriculum"), default=None,
+                   help="regenerate one part only: the per-task tables and figures (results), "
+                        "the extension studies or the graph curricula; the other parts' files "
+                        "(and README blocks) are left as they are")
     p.add_argument("--html", action="store_true",
                    help="also write one self-contained offline page, <out>/index.html")
     return p.parse_args(argv)
@@ -64,6 +65,8 @@ def generate(run_roots: list[Path], out: Path, only: str | None = None
         _, findings, written = write_extensions(run_roots, out)
     if only in (None, "results"):
         written += generate_results(run_roots, out)
+    if only == "curriculum":
+        written += write_curriculum(run_roots, out)
     return written, findings
 
 
@@ -156,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.html:
         paths.append(write_html(args.out))
     if args.readme:
-        blocks = {"extensions": readme_block(findings)} if args.only != "results" else {}
-        if args.only != "extensions":
+        blocks = {"extensions": readme_block(findings)} if args.only in (None, "extensions") else {}
+        if args.only in (None, "results"):
             display, _ = babi_table(collect(existing), load_babi_published())
             blocks.update(readme_blocks(display, args.out))
+        if args.only == "curriculum":
+            blocks.update(curriculum_block(args.out))
         names = inject(args.readme, blocks)
         print(f"updated {args.readme}: {', '.join(names) or 'no marked blocks found'}")
     n_runs = len(runs(collect(existing))) if existing else 0

@@ -48,13 +48,21 @@ def first_table(lines: list[str]) -> list[str]:
     return lines[start:end]
 
 
+def page_blocks(out: Path, pages: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """README block name -> the first table of the generated page, for the pages present."""
+    return {name: "\n".join(first_table((out / file).read_text().splitlines()))
+            for name, file in pages if (out / file).is_file()}
+
+
+def curriculum_block(out: Path) -> dict[str, str]:
+    """The graph traversal curriculum block (``python -m reports --only curriculum``)."""
+    return page_blocks(out, (("graph_curriculum", "curriculum.md"),))
+
+
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
     the generated copy table, the benchmark table and the graph traversal curriculum."""
     blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
-    for name, file in (("copy", "copy_table.md"), ("bench", "bench.md"),
-                       ("graph_curriculum", "curriculum.md")):
-        path = out / file
-        if path.is_file():
-            blocks[name] = "\n".join(first_table(path.read_text().splitlines()))
+    blocks.update(page_blocks(out, (("copy", "copy_table.md"), ("bench", "bench.md"))))
+    blocks.update(curriculum_block(out))
     return blocks

@@ -248,3 +248,18 @@ def test_holm_family_is_one_block_and_measure():
     table = study_table(label_arms(pd.DataFrame(rows), DISTANCE), DISTANCE)
     dot = table[table["arm"] == "distance=dot"]
     assert list(dot["p steps holm"]) == pytest.approx([2 / 252, 2 / 252])
+
+
+def test_cli_only_curriculum_leaves_the_other_pages_and_blocks(tmp_path):
+    from reports import __main__ as cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "babi_table.md").write_text("bAbI, from earlier runs\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reports:babi -->\nkept\n<!-- /reports:babi -->\n"
+                      "<!-- reports:extensions -->\nalso kept\n<!-- /reports:extensions -->\n")
+    assert cli.main(["--runs", str(tmp_path / "none"), "--out", str(out), "--only", "curriculum",
+                     "--readme", str(readme)]) == 0
+    assert (out / "babi_table.md").read_text() == "bAbI, from earlier runs\n"
+    assert "kept" in readme.read_text() and "also kept" in readme.read_text()
