@@ -31,11 +31,14 @@ def _seeds(n: int) -> str:
 
 
 def finding(table: pd.DataFrame, study: Study) -> str:
-    """One sentence: the comparisons the rank test separates (Holm-adjusted p < ALPHA), with
-    direction, medians and p; or that the evidence does not separate the arms."""
+    """One sentence: the comparisons the rank test separates (Holm-adjusted p < ALPHA), arms that
+    differ the same way from the same baseline on the same measure named together, with medians
+    and the largest p among them; or that the evidence does not separate the arms."""
     if table.empty:
         return "No runs of this study were found."
-    separated, smallest = [], math.inf
+    clauses: dict[tuple, list] = {}  # (block, measure, direction) -> [(arm, median, p)]
+    bases: dict[tuple, tuple] = {}
+    smallest = math.inf
     for _, row in table[~table["baseline"]].iterrows():
         base = table[(table["block"] == row["block"]) & table["baseline"]]
         if base.empty:
@@ -49,26 +52,34 @@ def finding(table: pd.DataFrame, study: Study) -> str:
             if p >= ALPHA:
                 continue
             median = "steps median" if col == "steps" else f"{col.split('/')[0]} bits median"
-            a, b = row[median], base[median]
-            digits = 0 if col == "steps" else 2
-            where = "" if row["block"] == "all runs" else f"on {row['block']}, "
-            verb = "needed" if col == "steps" else "made"
-            separated.append(
-                f"{where}{row['arm']} {verb} {'more' if a > b else 'fewer'} {words} than "
-                f"{base['arm']} ({'clearly' if p < 0.01 else 'moderately'}: median "
-                f"{_num(a, digits)} vs {_num(b, digits)}, Holm-adjusted p = {_p(p)})")
+            key = (row["block"], col, words, row[median] > base[median])
+            clauses.setdefault(key, []).append((row["arm"], row[median], p))
+            bases[key] = (base["arm"], base[median])
     seeds = int(table["seeds"].min())
     never = table[table["never solved"] == 1.0]
-    unsolved = (f" Never solved within the budget by any seed: "
-                f"{'; '.join(never['block'] + ' / ' + never['arm'])}." if not never.empty else "")
-    if separated:
-        text = "; ".join(separated)
-        return (text[0].upper() + text[1:]
-                + f". No other comparison is separated at {_seeds(seeds)} per arm." + unsolved)
-    what = " or ".join(w for _, w in measures(study))
-    return (f"The evidence does not separate the arms: at {_seeds(seeds)} per arm no arm differs "
-            f"from the paper's choice in {what} (smallest Holm-adjusted p = {_p(smallest)})."
-            + unsolved)
+    unsolved = "" if never.empty else " Never solved within the budget by any seed: " + "; ".join(
+        f"{block}: {', '.join(g['arm'])}" for block, g in never.groupby("block", sort=False)) + "."
+    if not clauses:
+        what = " or ".join(w for _, w in measures(study))
+        return (f"The evidence does not separate the arms: at {_seeds(seeds)} per arm no arm "
+                f"differs from the paper's choice in {what} (smallest Holm-adjusted p = "
+                f"{_p(smallest)})." + unsolved)
+    parts = []
+    for (block, col, words, more), arms in clauses.items():
+        base_arm, base_median = bases[(block, col, words, more)]
+        digits = 0 if col == "steps" else 2
+        worst = max(p for _, _, p in arms)
+        where = "" if block == "all runs" else f"on {block}, "
+        verb = "needed" if col == "steps" else "made"
+        medians = "/".join(_num(m, digits) for _, m, _ in arms)
+        parts.append(
+            f"{where}{' and '.join(a for a, _, _ in arms)} {verb} {'more' if more else 'fewer'} "
+            f"{words} than {base_arm} ({'clearly' if worst < 0.01 else 'moderately'}: median "
+            f"{medians} vs {_num(base_median, digits)}, Holm-adjusted p "
+            f"{'=' if len(arms) == 1 else '≤'} {_p(worst)})")
+    text = "; ".join(parts)
+    return (text[0].upper() + text[1:]
+            + f". No other comparison is separated at {_seeds(seeds)} per arm." + unsolved)
 
 
 def protocol(study: Study, df: pd.DataFrame) -> str:

@@ -185,6 +185,20 @@ def describe(settings: dict[str, Any], keys: Sequence[str]) -> str:
     return ", ".join(f"{k.rsplit('.', 1)[-1]}={_show(settings.get(k))}" for k in keys)
 
 
+def minimal_labels(settings: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[str]:
+    """Per run, ``describe`` with only the keys that tell it apart from runs that share its
+    earlier keys: ``allocation=sorted`` but ``allocation=softmax, allocation_beta=3``."""
+    labels = []
+    for s in settings:
+        shown: list[str] = []
+        for i, key in enumerate(keys):
+            peers = [t for t in settings if all(t.get(k) == s.get(k) for k in keys[:i])]
+            if i == 0 or len({repr(t.get(key)) for t in peers}) > 1:
+                shown.append(key)
+        labels.append(describe(s, shown))
+    return labels
+
+
 def label_arms(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     """Add ``block`` (the settings that differ beyond the study's factor), ``arm`` (the factor's
     values) and ``is_baseline`` (the arm holds the paper's choice)."""
@@ -198,7 +212,7 @@ def label_arms(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     return df.assign(
         block=[describe(s, block_keys) or "all runs" for s in settings],
         block_key=[repr([s.get(k) for k in block_all]) for s in settings],
-        arm=[describe(s, arm_keys) or "all runs" for s in settings],
+        arm=[label or "all runs" for label in minimal_labels(settings, arm_keys)],
         is_baseline=[all(s.get(k) == v for k, v in study.baseline.items()) for s in settings],
     )
 
