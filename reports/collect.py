@@ -66,6 +66,13 @@ def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
         out[prefix] = tuple(node) if isinstance(node, list) else node
 
 
+def flatten(node: Any) -> dict[str, Any]:
+    """Nested config -> ``{"model.distance": "cosine", ...}`` (lists as tuples)."""
+    out: dict[str, Any] = {}
+    _flatten("", node, out)
+    return out
+
+
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """Every flattened config value (lists as tuples, so they can be grouped on) but the
     ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes)."""
@@ -128,6 +135,15 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
 def collect(roots: Iterable[str | Path]) -> pd.DataFrame:
     """All runs under ``roots`` as one tidy long frame (empty, with the key columns, if none):
     one run per record after :func:`dedupe_runs`, with a warning for run folders without one."""
+    frames = [run_frame(path, record) for path, record in read_records(roots)]
+    if not frames:
+        return pd.DataFrame(columns=[*RUN_COLUMNS, *LONG_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_records(roots: Iterable[str | Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every readable ``results.json`` under ``roots`` as (path, record), one per distinct run
+    (:func:`dedupe_runs`), with a warning for run folders without one."""
     roots = list(roots)
     records = []
     for path in find_results(roots):
@@ -136,10 +152,7 @@ def collect(roots: Iterable[str | Path]) -> pd.DataFrame:
         except (OSError, ValueError) as err:
             log.warning("skipping unreadable %s: %s", path, err)
     warn_unrecorded(roots, {path.parent for path, _ in records})
-    frames = [run_frame(path, record) for path, record in dedupe_runs(records)]
-    if not frames:
-        return pd.DataFrame(columns=[*RUN_COLUMNS, *LONG_COLUMNS])
-    return pd.concat(frames, ignore_index=True)
+    return dedupe_runs(records)
 
 
 # A run folder's marks besides results.json: run.py's claim and Hydra's own folder.

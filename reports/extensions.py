@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from reports.collect import find_results
+from reports.collect import flatten
 
 ALPHA = 0.05
 SOLVE_METRIC = "val/bit_errors"
@@ -68,16 +68,6 @@ STUDIES = (
 
 
 # ---------------------------------------------------------------- one run
-
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested config -> ``{"model.distance": "cosine", ...}`` (lists as tuples)."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: tuple(node) if isinstance(node, list) else node}
-
 
 def run_settings(record: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """Everything the run was configured with, as flat keys, minus what is not a setting: the
@@ -132,18 +122,13 @@ def run_row(path: Path, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def load_study(roots: Iterable[str | Path], study: Study) -> pd.DataFrame:
-    """Every finished run of ``study`` under ``roots``, one row each (newest record per setting
-    and seed: a repeated run replaces the earlier one instead of counting as another seed)."""
-    rows = []
-    for path in find_results(roots):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if (record.get("config") or {}).get("study") == study.name and record.get("status") in (
-                "completed", "diverged"):
-            rows.append(run_row(path, record))
+def load_study(records: Iterable[tuple[Path, dict[str, Any]]], study: Study) -> pd.DataFrame:
+    """The finished runs of ``study`` among ``records`` (from :func:`reports.collect.read_records`,
+    which keeps one record per run), one row each; of runs repeating one setting and seed, the
+    newest counts (records from before run ids are not deduplicated there)."""
+    rows = [run_row(path, record) for path, record in records
+            if (record.get("config") or {}).get("study") == study.name
+            and record.get("status") in ("completed", "diverged")]
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)

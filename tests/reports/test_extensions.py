@@ -12,6 +12,7 @@ import pytest
 import yaml
 from scipy.stats import mannwhitneyu
 
+from reports.collect import read_records
 from reports.extension_page import finding, write_extensions
 from reports.extensions import (
     STUDIES,
@@ -117,7 +118,7 @@ def test_runs_differing_beyond_the_seed_are_never_pooled(tmp_path):
         write_run(tmp_path, f"a{i}", record("", i, lr=0.01), [(99, 0.0)])
     for i in range(3):
         write_run(tmp_path, f"b{i}", record("", i, lr=0.001), [(499, 0.0)])
-    df = load_study([tmp_path], DISTANCE)
+    df = load_study(read_records([tmp_path]), DISTANCE)
     assert df["block"].nunique() == 2 and set(df["block"]) == {"lr=0.01", "lr=0.001"}
     table = study_table(df, DISTANCE)
     assert list(table["seeds"]) == [3, 3]
@@ -130,7 +131,7 @@ def test_arms_come_from_the_factor_and_blocks_from_the_rest(tmp_path):
             for d in ("cosine", "dot"):
                 write_run(tmp_path, f"{task}-{d}-{i}", record("", i, distance=d, task=task),
                           [(99, 1.0), (199, 0.0 if d == "cosine" else 1.0)])
-    df = load_study([tmp_path], DISTANCE)
+    df = load_study(read_records([tmp_path]), DISTANCE)
     assert set(df["block"]) == {"task=copy", "task=associative_recall_single"}
     assert set(df["arm"]) == {"distance=cosine", "distance=dot"}
     assert df.loc[df["arm"] == "distance=cosine", "is_baseline"].all()
@@ -144,7 +145,7 @@ def test_a_repeated_same_seed_run_replaces_the_earlier_one(tmp_path):
     new = write_run(tmp_path, "new", record("", 0), [(99, 0.0)])
     import os
     os.utime(old / "results.json", (1, 1))
-    df = load_study([tmp_path], DISTANCE)
+    df = load_study(read_records([tmp_path]), DISTANCE)
     assert len(df) == 1 and df["run_dir"].iloc[0] == str(new) and df["steps"].iloc[0] == 100
 
 
@@ -152,18 +153,23 @@ def test_crashed_and_interrupted_runs_are_not_counted(tmp_path):
     write_run(tmp_path, "ok", record("", 0), [(99, 0.0)])
     write_run(tmp_path, "bad", record("", 1, status="failed"), [(99, 0.0)])
     write_run(tmp_path, "cut", record("", 2, status="interrupted"), [(99, 0.0)])
-    assert list(load_study([tmp_path], DISTANCE)["seed"]) == [0]
+    assert list(load_study(read_records([tmp_path]), DISTANCE)["seed"]) == [0]
 
 
 # ---------------------------------------------------------------- findings
 
-def hand_table(base_steps, arm_steps) -> pd.DataFrame:
-    rows = [{"settings": {"model.distance": d, "task": "copy"}, "seed": i, "steps": s,
+def table_of(arms: dict[tuple[str, str], list[int]]) -> pd.DataFrame:
+    """The distance study's table from hand-made steps to solve: (task, distance) -> one value
+    per seed (2000 = the budget, censored); every test error 0."""
+    rows = [{"settings": {"model.distance": d, "task": t}, "seed": i, "steps": s,
              "censored": s >= 2000, "diverged": False, "wall_time_s": 1.0,
              **{f"{x}/bit_errors": 0.0 for x in ("test", "test_2x", "test_4x")}}
-            for d, steps in (("cosine", base_steps), ("dot", arm_steps))
-            for i, s in enumerate(steps)]
+            for (t, d), steps in arms.items() for i, s in enumerate(steps)]
     return study_table(label_arms(pd.DataFrame(rows), DISTANCE), DISTANCE)
+
+
+def hand_table(base_steps, arm_steps) -> pd.DataFrame:
+    return table_of({("copy", "cosine"): base_steps, ("copy", "dot"): arm_steps})
 
 
 def test_finding_names_a_separated_arm_with_direction_and_p():
@@ -204,7 +210,12 @@ def test_every_study_sweep_carries_its_budget_and_five_seeds(study: Study):
         assert "value" in params[key], key
     assert params["callbacks.solved.monitor"]["value"] == "val/bit_errors"
     swept = {k for k, v in params.items() if "values" in v}
-    assert set(study.factor) & (swept | {"model.allocation"}) or "experiment" in swept
+    # every factor key is swept directly, or set by each experiment file the sweep runs
+    arms = [yaml.safe_load((REPO / "configs" / "experiment" / f"{e}.yaml").read_text())
+            for e in params.get("experiment", {}).get("values", [])]
+    for key in study.factor:
+        section, name = key.split(".", 1)
+        assert key in swept or (arms and all(name in a.get(section, {}) for a in arms)), key
 
 
 # ---------------------------------------------------------------- command line
@@ -240,12 +251,9 @@ def test_study_runs_stay_out_of_the_per_task_tables(tmp_path):
 
 def test_holm_family_is_one_block_and_measure():
     """Two tasks, one comparison each: each p stays as it is (a family of one), not doubled."""
-    rows = [{"settings": {"model.distance": d, "task": t}, "seed": i, "steps": s + 100 * i,
-             "censored": False, "diverged": False, "wall_time_s": 1.0,
-             **{f"{x}/bit_errors": 0.0 for x in ("test", "test_2x", "test_4x")}}
-            for t in ("copy", "associative_recall_single")
-            for d, s in (("cosine", 100), ("dot", 5000)) for i in range(5)]
-    table = study_table(label_arms(pd.DataFrame(rows), DISTANCE), DISTANCE)
+    table = table_of({(t, d): [s + 100 * i for i in range(5)]
+                      for t in ("copy", "associative_recall_single")
+                      for d, s in (("cosine", 100), ("dot", 1500))})
     dot = table[table["arm"] == "distance=dot"]
     assert list(dot["p steps holm"]) == pytest.approx([2 / 252, 2 / 252])
 
@@ -266,11 +274,8 @@ def test_cli_only_curriculum_leaves_the_other_pages_and_blocks(tmp_path):
 
 
 def test_arms_separated_the_same_way_share_one_clause():
-    rows = [{"settings": {"model.distance": d, "task": "copy"}, "seed": i, "steps": s + i,
-             "censored": False, "diverged": False, "wall_time_s": 1.0,
-             **{f"{x}/bit_errors": 0.0 for x in ("test", "test_2x", "test_4x")}}
-            for d, s in (("cosine", 100), ("dot", 900), ("euclidean", 800)) for i in range(5)]
-    sentence = finding(study_table(label_arms(pd.DataFrame(rows), DISTANCE), DISTANCE), DISTANCE)
+    sentence = finding(table_of({("copy", d): [s + i for i in range(5)] for d, s in
+                                 (("cosine", 100), ("dot", 900), ("euclidean", 800))}), DISTANCE)
     assert sentence.startswith("Distance=dot and distance=euclidean needed more steps to solve "
                                "than distance=cosine (moderately: median 902/802 vs 102")
     assert sentence.count("needed") == 1
