@@ -259,3 +259,10 @@ def test_the_memn2n_recipes_batch_32_questions():
         assert cfg.task.examples == "questions" and cfg.task.batch_size == 32, experiment
         # the paper's SGD 0.01 and clip 40 on a 32-question sum, on the mean instead
         assert cfg.optimizer.lr == 0.01 * 32 and cfg.trainer.gradient_clip_val == 40 / 32
+
+
+def test_the_entnet_recipes_batch_32_questions():
+    """Henaff et al. 2017 (§5) batch 32 questions, as MemN2N: not 32 stories of 1-10 questions."""
+    for experiment in ("babi_entnet", "babi_entnet_10k"):
+        cfg = compose_cfg([f"experiment={experiment}"])
+        assert cfg.task.examples == "questions" and cfg.task.batch_size == 32, experiment
