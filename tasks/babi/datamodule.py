@@ -59,7 +59,7 @@ from tasks.babi.encode import (
     select_stories,
     sentence_width,
 )
-from tasks.babi.parse import SIZE_FOLDERS, TASK_NAMES, Story, parse_stories, task_file
+from tasks.babi.parse import SIZE_FOLDERS, TASK_NAMES, Story, decode, parse_stories, task_file
 from tasks.babi.source import ARCHIVE_ROOT, CANONICAL_URL, BabiDataError, open_source
 from tasks.batch import ResumableLoader, collate
 from tasks.spec import TaskSpec
@@ -230,7 +230,7 @@ class BabiDataModule(L.LightningDataModule):
 
     def _parse(self, rel: str) -> list[Story]:
         if rel not in self._parsed:
-            self._parsed[rel] = parse_stories(self._read(rel).decode("utf-8"), rel)
+            self._parsed[rel] = parse_stories(decode(self._read(rel), rel), rel)
         return self._parsed[rel]
 
     def _load_vocabulary(self) -> tuple[Vocabulary, int]:

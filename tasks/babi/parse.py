@@ -57,6 +57,19 @@ class BabiFormatError(ValueError):
         self.source, self.lineno, self.expected = source, lineno, expected
 
 
+def decode(data: bytes, source: str) -> str:
+    """A bAbI file's bytes as text (the files are ASCII, so UTF-8); bytes that are not UTF-8
+    raise :class:`BabiFormatError` naming the file and the line of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        lineno = data.count(b"\n", 0, err.start) + 1
+        line = data.split(b"\n")[lineno - 1].decode("utf-8", errors="replace")
+        raise BabiFormatError(
+            source, lineno, f"UTF-8 text (byte {data[err.start]:#04x} at offset {err.start} is not)", line
+        ) from None
+
+
 class Statement(NamedTuple):
     text: str  # e.g. "Mary moved to the bathroom."
 

@@ -191,6 +191,19 @@ def test_malformed_line_in_a_copy_names_file_and_line(babi_root, tmp_path):
         BabiDataModule(tmp_path, size="1k", tasks=[1], cache_dir="")
 
 
+def test_a_file_that_is_not_utf8_names_file_and_line(babi_root, tmp_path):
+    root = tmp_path / "tasks_1-20_v1-2"
+    (root / "en").mkdir(parents=True)
+    for split in ("train", "test"):
+        shutil.copy(babi_root / task_file(1, "1k", split), root / task_file(1, "1k", split))
+    path = root / task_file(1, "1k", "train")
+    lines = path.read_bytes().split(b"\n")
+    lines[6] = lines[6].replace(b"Mary", b"M\xe4ry", 1).replace(b"John", b"J\xf6hn", 1)  # Latin-1
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(BabiFormatError, match=r"qa1_single-supporting-fact_train\.txt:7: expected UTF-8"):
+        BabiDataModule(tmp_path, size="1k", tasks=[1], cache_dir="")
+
+
 def test_joint_false_means_one_task(babi_dir):
     with pytest.raises(ValueError, match="per-task"):
         BabiDataModule(babi_dir, size="1k", tasks=[1, 2], joint=False)
