@@ -101,6 +101,12 @@ def choice_name(value: str | None, group: str) -> str:
     return _config_names(group).get(value, value.rsplit(".", 1)[-1].lower())
 
 
+def hardware_name(record: dict[str, Any]) -> str | None:
+    """The device a run ran on, from its record: the GPU's name, else the processor's."""
+    hardware = record.get("hardware") or {}
+    return hardware.get("cuda") or hardware.get("processor")
+
+
 def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
     """The long rows of one run."""
     config = record.get("config") or {}
@@ -115,8 +121,7 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
         "epochs": record.get("epochs"),
         "wall_time_s": record.get("wall_time_s"),
         "code_version": record.get("code_version"),
-        "hardware": (record.get("hardware") or {}).get("cuda")
-        or (record.get("hardware") or {}).get("processor"),
+        "hardware": hardware_name(record),
         **config_columns(config),
     }
     rows = []

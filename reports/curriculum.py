@@ -18,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.collect import collect, find_results  # noqa: E402
+from reports.collect import collect, find_results, hardware_name, read_records  # noqa: E402
 from reports.plots import _save  # noqa: E402
-from reports.tables import setting_labels, to_markdown  # noqa: E402
+from reports.tables import code_summary, hardware_summary, setting_labels, to_markdown  # noqa: E402
 
 # The paper's test-map accuracy (%) after the last lesson, mean ± sd (ED Tables 3-5 "Test";
 # reference/published-results.md §3.1). The per-lesson rows of those columns are not in our
@@ -43,6 +43,20 @@ def test_accuracy(passed: dict) -> float | None:
     return 100.0 * (1.0 - passed[keys[0]]) if keys else None
 
 
+def run_wall_time(roots: Iterable[str | Path]) -> dict[str, float]:
+    """run_id -> wall-clock seconds over all its segments (a run stopped and resumed leaves one
+    record per segment, each with its own ``wall_time_s``)."""
+    total: dict[str, float] = {}
+    for path in find_results(roots):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # read_records warns about it
+        run_id = record.get("run_id") or str(path.parent)  # no id: a run of its own
+        total[run_id] = total.get(run_id, 0.0) + float(record.get("wall_time_s") or 0)
+    return total
+
+
 def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, passes): one row per curriculum run (task, model, arm, seed, lessons, lesson
     reached, episodes seen) and one per lesson passed (lesson, step, episodes, test accuracy %).
@@ -51,10 +65,10 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
 
     roots = list(roots)
     run_rows, pass_rows = [], []
-    found = find_results(roots)
+    found = read_records(roots)  # one record per run: a resumed run's latest
+    wall = run_wall_time(roots)
     labels = setting_labels(collect(roots)) if found else pd.Series(dtype=object)
-    for path in found:
-        record = json.loads(path.read_text())
+    for path, record in found:
         curriculum = record.get("curriculum")
         if not curriculum:
             continue
@@ -66,7 +80,10 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
         start = (record.get("config") or {}).get("task", {}).get("lesson", 1)
         run_rows.append({**base, "lessons": curriculum["lessons"], "start": start,
                          "reached": curriculum["lesson"], "completed": curriculum["completed"],
-                         "episodes": record.get("global_step", 0) * batch})
+                         "episodes": record.get("global_step", 0) * batch, "batch": batch,
+                         "wall_h": wall.get(record.get("run_id") or str(path.parent), 0.0) / 3600,
+                         "hardware": hardware_name(record),
+                         "code_version": record.get("code_version")})
         for p in curriculum["passed"]:
             pass_rows.append({**base, "lesson": p["lesson"], "step": p["step"],
                               "episodes": p["episodes"], "test_acc": test_accuracy(p)})
@@ -89,17 +106,97 @@ def curriculum_table(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> pd.
         table[f"{model} test %"] = by_lesson["test_acc"].mean().round(1).reindex(table.index)
     table[PAPER_COLUMN] = ["" for _ in table.index]
     table.loc[n_lessons, PAPER_COLUMN] = PUBLISHED_FINAL_TEST.get(task, "")
-    return table.astype(object).where(table.notna(), "–")
+    return trim_lessons(table.astype(object).where(table.notna(), "–"), int(mine["reached"].max()))
+
+
+def trim_lessons(table: pd.DataFrame, reached: int) -> pd.DataFrame:
+    """The rows a reader needs: every lesson up to the furthest one reached, then "…" for the
+    lessons no run got to and the last lesson (the paper's row)."""
+    last = int(table.index.max())
+    if reached + 1 >= last:
+        return table
+    gap = pd.DataFrame([["…"] * table.shape[1]], columns=table.columns,
+                       index=pd.Index(["…"], name=table.index.name))
+    return pd.concat([table.loc[:reached], gap, table.loc[[last]]])
+
+
+def lessons_passed(passes: pd.DataFrame, run_dir: str) -> int:
+    """How many lessons a run passed (0: none)."""
+    return int((passes["run_dir"] == run_dir).sum()) if not passes.empty else 0
+
+
+def budget_line(arm: str, group: pd.DataFrame) -> str:
+    """One arm's budget: runs and seeds, wall time, episodes, batch, hardware and code."""
+    seeds = ", ".join(str(s) for s in sorted(group["seed"].dropna().unique()))
+    return (f"{arm}: {len(group)} run(s) (seed {seeds}), {group['wall_h'].median():.2f} h of wall "
+            f"time (median), up to {int(group['episodes'].max()):,} training episodes at batch "
+            f"{int(group['batch'].median())}; {hardware_summary(group['hardware'])}; code "
+            f"{code_summary(group['code_version'])}")
+
+
+def furthest(passed: int, lessons: int) -> str:
+    return f"the furthest passed lesson {passed} of {lessons}" if passed else "none passed a lesson"
+
+
+def findings(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> str:
+    """What the runs of ``task`` show, in sentences computed from the records: per arm the runs
+    that passed lesson 1 and the furthest lesson passed; for traversal, whether the paper's
+    claim (the DNC climbs the curriculum, the LSTM stalls at lesson 1) holds at this budget."""
+    mine = runs[runs["task"] == task]
+    lines, cleared = [], {}
+    for arm, group in mine.groupby("arm"):
+        counts = [lessons_passed(passes, d) for d in group["run_dir"]]
+        cleared[arm] = counts
+        first = passes[(passes["arm"] == arm) & (passes["lesson"] == 1)] if not passes.empty \
+            else passes
+        when = (f", lesson 1 after a median {int(first['episodes'].median()):,} episodes"
+                if len(first) else "")
+        done = " and completed the curriculum" if group["completed"].any() else ""
+        lines.append(f"{arm}: {sum(c > 0 for c in counts)}/{len(counts)} run(s) passed lesson 1"
+                     f"{when}; {furthest(max(counts), int(group['lessons'].max()))}{done} "
+                     f"(budget {group['wall_h'].median():.2f} h, up to "
+                     f"{int(group['episodes'].max()):,} episodes).")
+    dnc = [c for arm, cs in cleared.items() if arm.startswith("dnc") for c in cs]
+    lstm = [c for arm, cs in cleared.items() if arm.startswith("lstm") for c in cs]
+    if task == "graph_traversal" and dnc and lstm:
+        climbs, stalls = all(c > 0 for c in dnc), all(c == 0 for c in lstm)
+        finished = mine.loc[mine["arm"].str.startswith("dnc"), "completed"].any()
+        verdict = ("holds here" if climbs and stalls else
+                   "cannot be judged here (no DNC run passed lesson 1 either)" if not any(dnc)
+                   else "does not hold here" if not stalls else "holds partly here")
+        lines.append(f"The paper's claim that the DNC climbs the curriculum while the LSTM stalls "
+                     f"at lesson 1 {verdict}: every DNC run passed lesson 1: "
+                     f"{'yes' if climbs else 'no'}; no LSTM run passed it: "
+                     f"{'yes' if stalls else 'no'}. Whether the DNC finishes the curriculum "
+                     f"(the paper: 98.8% on the Underground after it) is "
+                     f"{'shown' if finished else 'not shown'} at this budget.")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def validation_curve(run_dir: str, batch: int) -> pd.DataFrame:
+    """A run's validation error (on its current lesson) against training episodes, from its
+    CSV log (empty when it has none)."""
+    csv = Path(run_dir) / "csv" / "metrics.csv"
+    if not csv.is_file():
+        return pd.DataFrame(columns=["episodes", "val/error"])
+    log = pd.read_csv(csv)
+    if "val/error" not in log.columns:
+        return pd.DataFrame(columns=["episodes", "val/error"])
+    log = log.dropna(subset=["val/error"])
+    return pd.DataFrame({"episodes": log["step"] * batch, "val/error": log["val/error"]})
 
 
 def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path | None:
-    """Lesson reached against training episodes, one panel per task, one line per run."""
+    """Per task (columns): lesson reached against training episodes (top, one line per run) and
+    the validation error on the current lesson (bottom, smoothed over 10 evaluations)."""
     if runs.empty:
         return None
     tasks = sorted(runs["task"].unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 6.4), squeeze=False,
+                             sharex="col")
     colours = {m: f"C{i}" for i, m in enumerate(sorted(runs["arm"].unique()))}
-    for ax, task in zip(axes[0], tasks, strict=True):
+    for col, task in enumerate(tasks):
+        ax, err_ax = axes[0][col], axes[1][col]
         for _, run in runs[runs["task"] == task].iterrows():
             mine = passes[passes["run_dir"] == run["run_dir"]].sort_values("episodes") \
                 if not passes.empty else passes
@@ -110,9 +207,15 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
             xs.append(max(run["episodes"], xs[-1]))
             ys.append(ys[-1])
             ax.plot(xs, ys, color=colours[run["arm"]], alpha=0.8, label=run["arm"])
+            curve = validation_curve(run["run_dir"], int(run["batch"]))
+            if len(curve):
+                smooth = curve["val/error"].rolling(10, min_periods=1).mean()
+                err_ax.plot(curve["episodes"], smooth, color=colours[run["arm"]], alpha=0.8)
         top = int(runs.loc[runs["task"] == task, "lessons"].max())
-        ax.set(title=task, xlabel="training episodes", ylabel="lesson reached",
-               ylim=(0.5, top + 0.5), yticks=range(1, top + 1))
+        ax.set(title=task, ylabel="lesson reached", ylim=(0.5, top + 0.5),
+               yticks=range(1, top + 1))
+        err_ax.set(xlabel="training episodes", ylabel="validation error\n(current lesson)",
+                   ylim=(-0.02, 1.02))
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys())
@@ -136,10 +239,10 @@ def write_curriculum(roots: Iterable[str | Path], out: Path) -> list[Path]:
     # traversal first: the README quotes the first table (the paper's headline task)
     for task in sorted(runs["task"].unique(), key=lambda t: (t != "graph_traversal", t)):
         mine = runs[runs["task"] == task]
-        budget = ", ".join(f"{m}: {len(g)} run(s), up to {int(g['episodes'].max())} episodes"
-                           for m, g in mine.groupby("arm"))
-        sections += [f"## {task}", "", f"Budget: {budget}.", "",
-                     to_markdown(curriculum_table(runs, passes, task), index=True), ""]
+        budget = [f"- {budget_line(m, g)}" for m, g in mine.groupby("arm")]
+        sections += [f"## {task}", "", "Budget:", "", *budget, "",
+                     to_markdown(curriculum_table(runs, passes, task), index=True), "",
+                     "Findings:", "", findings(runs, passes, task), ""]
     md = out / "curriculum.md"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(sections))

@@ -54,9 +54,26 @@ def page_blocks(out: Path, pages: tuple[tuple[str, str], ...]) -> dict[str, str]
             for name, file in pages if (out / file).is_file()}
 
 
+def first_list_after(lines: list[str], heading: str) -> list[str]:
+    """The first Markdown list ("- " lines) after the line ``heading``, or nothing."""
+    start = next((i for i, line in enumerate(lines) if line == heading), len(lines))
+    items = [i for i in range(start, len(lines)) if lines[i].startswith("- ")]
+    if not items:
+        return []
+    end = next((i for i in range(items[0], len(lines)) if not lines[i].startswith("- ")), len(lines))
+    return lines[items[0]:end]
+
+
 def curriculum_block(out: Path) -> dict[str, str]:
-    """The graph traversal curriculum block (``python -m reports --only curriculum``)."""
-    return page_blocks(out, (("graph_curriculum", "curriculum.md"),))
+    """The graph traversal curriculum blocks (``python -m reports --only curriculum``): its table
+    and the findings under it, both from the first (traversal) section of ``curriculum.md``."""
+    blocks = page_blocks(out, (("graph_curriculum", "curriculum.md"),))
+    page = out / "curriculum.md"
+    if page.is_file():
+        found = first_list_after(page.read_text().splitlines(), "Findings:")
+        if found:
+            blocks["graph_findings"] = "\n".join(found)
+    return blocks
 
 
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:

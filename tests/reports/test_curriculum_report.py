@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from reports.curriculum import curriculum_runs, curriculum_table, write_curriculum
+from reports.curriculum import budget_line, curriculum_runs, curriculum_table, findings, write_curriculum
+from reports.readme import curriculum_block
 
 
 def write_run(folder, model, seed, passed, reached, step, task="graph_traversal", lessons=3):
@@ -75,3 +76,61 @@ def test_runs_that_passed_nothing_still_get_a_table_and_figure(tmp_path):
     write_run(tmp_path / "a", "lstm", 0, [], 1, 400)
     paths = write_curriculum([tmp_path], tmp_path / "out")
     assert "| 1 | 0/1 |" in paths[0].read_text()
+
+
+def test_lessons_no_run_reached_fold_into_one_row_before_the_last(tmp_path):
+    write_run(tmp_path / "a", "dnc", 0, passes((1, 100, 0.9)), 2, 400, lessons=14)
+    runs, done = curriculum_runs([tmp_path])
+    table = curriculum_table(runs, done, "graph_traversal")
+    assert list(table.index) == [1, 2, "…", 14]  # reached lesson 2; lessons 3-13 folded
+    assert table.loc[14, "paper test % [P]"] == "98.8 ± 1.6"
+
+
+def test_findings_say_whether_the_papers_traversal_claim_holds(tmp_path):
+    write_run(tmp_path / "a", "dnc", 0, passes((1, 100, 0.9), (2, 300, 0.5)), 3, 400, lessons=5)
+    write_run(tmp_path / "b", "lstm", 0, [], 1, 400, lessons=5)
+    runs, done = curriculum_runs([tmp_path])
+    text = findings(runs, done, "graph_traversal")
+    assert "dnc: 1/1 run(s) passed lesson 1, lesson 1 after a median 200 episodes" in text
+    assert "the furthest passed lesson 2 of 5" in text
+    assert "lstm: 0/1 run(s) passed lesson 1;" in text
+    assert "stalls at lesson 1 holds here" in text and "is not shown at this budget" in text
+    # an LSTM run that passes lesson 1 breaks the claim
+    write_run(tmp_path / "c", "lstm", 1, passes((1, 150, 0.8)), 2, 400, lessons=5)
+    runs, done = curriculum_runs([tmp_path])
+    assert "does not hold here" in findings(runs, done, "graph_traversal")
+
+
+def test_budget_names_seeds_wall_time_episodes_hardware_and_code(tmp_path):
+    for folder, seed in (("a", 0), ("b", 1)):
+        write_run(tmp_path / folder, "dnc", seed, [], 1, 400 * (seed + 1))
+        path = tmp_path / folder / "results.json"
+        record = json.loads(path.read_text())
+        record.update(wall_time_s=3600 * (seed + 1), code_version="abcdef1234",
+                      hardware={"processor": "cpu x2", "cuda": None})
+        path.write_text(json.dumps(record))
+    runs, _ = curriculum_runs([tmp_path])
+    assert budget_line("dnc", runs) == ("dnc: 2 run(s) (seed 0, 1), 1.50 h of wall time (median), "
+                                        "up to 1,600 training episodes at batch 2; cpu x2; code abcdef1")
+
+
+def test_the_readme_gets_the_traversal_findings(tmp_path):
+    write_run(tmp_path / "a", "dnc", 0, passes((1, 100, 0.9)), 2, 400)
+    write_run(tmp_path / "b", "lstm", 0, [], 1, 400)
+    out = tmp_path / "out"
+    write_curriculum([tmp_path], out)
+    blocks = curriculum_block(out)
+    assert blocks["graph_curriculum"].startswith("| lesson |")
+    assert blocks["graph_findings"].splitlines()[0].startswith("- dnc: 1/1 run(s) passed lesson 1")
+
+
+def test_a_resumed_run_is_one_run_whose_wall_time_sums_its_segments(tmp_path):
+    for folder, step, wall, status in (("a", 100, 1200, "interrupted"), ("b", 300, 900, "completed")):
+        write_run(tmp_path / folder, "dnc", 0, [], 1, step)
+        path = tmp_path / folder / "results.json"
+        record = json.loads(path.read_text())
+        record.update(run_id="r1", wall_time_s=wall, status=status)
+        path.write_text(json.dumps(record))
+    runs, _ = curriculum_runs([tmp_path])
+    assert len(runs) == 1 and runs.loc[0, "episodes"] == 600  # the resumed segment's record
+    assert runs.loc[0, "wall_h"] == (1200 + 900) / 3600
