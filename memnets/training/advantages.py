@@ -1,6 +1,6 @@
 """Returns and generalised advantage estimates of a batch of finished episodes, as pure functions
 (Schulman et al. 2016, "High-dimensional continuous control using generalized advantage
-estimation", eq. 16; used by actor-critic training, ``memnets.training.actor_critic``).
+estimation", ICLR 2016; used by actor-critic training, ``memnets.training.actor_critic``).
 
 Episodes are rows of right-padded (B, T) tensors: ``valid`` marks the steps taken, a prefix of
 each row; every episode ends at its last valid step (nothing is bootstrapped past it: a
