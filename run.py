@@ -29,6 +29,7 @@ from memnets.models.base import (
     check_compatible,
     choose_granularity,
 )
+from memnets.training.actor_critic import ActorCriticModule, value_spec
 from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
 from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
@@ -54,8 +55,9 @@ log = logging.getLogger("memnets")
 register_resolvers()
 
 
-def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
-    """The task's data module, then the model for the task's spec, inside the LightningModule.
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+    """The task's data module, then the model for the task's spec, inside the LightningModule
+    (:class:`MemNetLitModule`, or :class:`ActorCriticModule` with ``training=rl``).
 
     ``task.granularity=auto`` is resolved here, from the task class's ``GRANULARITIES`` (its
     order of preference) and the model's, and written back into ``cfg`` for the results record.
@@ -71,18 +73,28 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
                 cfg.task.granularity = choose_granularity(model_cls, offered)
         datamodule = _construct(cfg, "task", lambda: instantiate(cfg.task))
         check_compatible(model_cls, datamodule.spec)
+        _check_training(cfg, model_cls, datamodule)
         closed_loop = getattr(datamodule, "closed_loop", None)
         if closed_loop is not None and not issubclass(model_cls, RecurrentMemoryNetwork):
             raise IncompatibleTaskError(f"{model_cls.__name__} cannot step one input at a time, and "
                                         "this task answers in a closed loop; pick a recurrent model")
     except IncompatibleTaskError as err:
         raise RunError(f"model={_choice(cfg, 'model')} task={_choice(cfg, 'task')}: {err}") from None
+    rl = _training_mode(cfg) == "rl"
+    spec = value_spec(datamodule.spec) if rl else datamodule.spec
     # spec is passed after instantiation: Hydra would turn a dataclass argument into a DictConfig.
-    model = _construct(cfg, "model", lambda: instantiate(cfg.model, _partial_=True)(
-        spec=datamodule.spec))
+    model = _construct(cfg, "model", lambda: instantiate(cfg.model, _partial_=True)(spec=spec))
+    optimizer = _checked_optimizer(cfg, model)
+    if rl:
+        datamodule.rollouts = True  # training batches are episodes to replay in the environment
+        settings = {k: v for k, v in _settings(cfg.training).items() if k != "mode"}
+        lit = _construct(cfg, "training", lambda: ActorCriticModule(
+            model, optimizer, datamodule.make_env, closed_loop, actions=datamodule.spec.num_classes,
+            test_split_names=datamodule.test_split_names, **settings))
+        return datamodule, lit
     lit = MemNetLitModule(
         model,
-        optimizer=_checked_optimizer(cfg, model),
+        optimizer=optimizer,
         scheduler=_construct(cfg, "scheduler", lambda: instantiate(cfg.scheduler))
         if cfg.scheduler else None,
         scheduler_interval=cfg.scheduler_interval,
@@ -90,6 +102,24 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, MemNetLitModule]:
         closed_loop=closed_loop,
     )
     return datamodule, lit
+
+
+def _training_mode(cfg: DictConfig) -> str:
+    """``imitation`` (supervised, the default) or ``rl`` (``training=rl``: actor-critic)."""
+    return str(OmegaConf.select(cfg, "training.mode", default="imitation"))
+
+
+def _check_training(cfg: DictConfig, model_cls: type, datamodule: pl.LightningDataModule) -> None:
+    """Raise :class:`IncompatibleTaskError` unless ``training=rl`` has an environment to act in
+    (the task's ``make_env``) and a model that steps."""
+    if _training_mode(cfg) != "rl":
+        return
+    if not hasattr(datamodule, "make_env") or getattr(datamodule, "closed_loop", None) is None:
+        raise IncompatibleTaskError("training=rl needs a task with an environment to act in "
+                                    "(task=shrdlu); this one has none")
+    if not issubclass(model_cls, RecurrentMemoryNetwork):
+        raise IncompatibleTaskError(f"{model_cls.__name__} cannot step one observation at a time; "
+                                    "training=rl needs a recurrent model")
 
 
 def _settings(section: DictConfig) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from reports.extension_page import readme_block, write_extensions
 from reports.html import write_html
 from reports.plots import babi_heatmap, learning_curves, length_generalisation, memory_usage
 from reports.published import load_babi_published, per_task
-from reports.readme import curriculum_block, inject, readme_blocks
+from reports.readme import curriculum_block, inject, readme_blocks, shrdlu_block
+from reports.shrdlu import write_shrdlu
 from reports.tables import (
     babi_table,
     babi_task_errors,
@@ -38,10 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("reports/generated"))
     p.add_argument("--readme", type=Path, default=None,
                    help="also paste the tables into this README's <!-- reports:NAME --> blocks")
-    p.add_argument("--only", choices=("results", "extensions", "curriculum"), default=None,
+    p.add_argument("--only", choices=("results", "extensions", "curriculum", "shrdlu"),
+                   default=None,
                    help="regenerate one part only: the per-task tables and figures (results), "
-                        "the extension studies or the graph curricula; the other parts' files "
-                        "(and README blocks) are left as they are")
+                        "the extension studies, the graph curricula or mini-SHRDLU; the other "
+                        "parts' files (and README blocks) are left as they are")
     p.add_argument("--html", action="store_true",
                    help="also write one self-contained offline page, <out>/index.html")
     return p.parse_args(argv)
@@ -67,6 +69,8 @@ def generate(run_roots: list[Path], out: Path, only: str | None = None
         written += generate_results(run_roots, out)
     if only == "curriculum":
         written += write_curriculum(run_roots, out)
+    if only == "shrdlu":
+        written += write_shrdlu(run_roots, out)
     return written, findings
 
 
@@ -114,6 +118,7 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
                                            settings=setting_labels(df[df["task"] == task])))
         written += newest_usage_pictures(df, out)
         written += write_curriculum(run_roots, out)
+        written += write_shrdlu(run_roots, out)
     written = [p for p in written if p is not None]
     written.append(write_index(df, written, out))
     return written
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             blocks.update(readme_blocks(display, args.out))
         if args.only == "curriculum":
             blocks.update(curriculum_block(args.out))
+        if args.only == "shrdlu":
+            blocks.update(shrdlu_block(args.out))
         names = inject(args.readme, blocks)
         print(f"updated {args.readme}: {', '.join(names) or 'no marked blocks found'}")
     n_runs = len(runs(collect(existing))) if existing else 0

@@ -17,8 +17,8 @@ import markdown
 
 # Generated pages in the order the HTML shows them (those present); the title comes from each
 # page's first heading or line.
-PAGES = ("extensions.md", "babi_table.md", "curriculum.md", "copy_table.md", "repeat_copy_table.md",
-         "associative_recall_table.md", "bench.md")
+PAGES = ("extensions.md", "babi_table.md", "curriculum.md", "shrdlu.md", "copy_table.md",
+         "repeat_copy_table.md", "associative_recall_table.md", "bench.md")
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1180px;
        padding: 0 24px 48px; color: #222; }

@@ -76,10 +76,17 @@ def curriculum_block(out: Path) -> dict[str, str]:
     return blocks
 
 
+def shrdlu_block(out: Path) -> dict[str, str]:
+    """The mini-SHRDLU summary block (``python -m reports --only shrdlu``)."""
+    return page_blocks(out, (("shrdlu", "shrdlu.md"),))
+
+
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
-    the generated copy table, the benchmark table and the graph traversal curriculum."""
+    the generated copy table, the benchmark table, the graph traversal curriculum and the
+    mini-SHRDLU summary."""
     blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
     blocks.update(page_blocks(out, (("copy", "copy_table.md"), ("bench", "bench.md"))))
     blocks.update(curriculum_block(out))
+    blocks.update(shrdlu_block(out))
     return blocks

@@ -53,7 +53,7 @@ def test_top_levels_hold_only_packages_of_one_idea():
     memnets = {p.name for p in (REPO / "memnets").iterdir() if not p.name.startswith("__pycache__")}
     assert memnets == {"__init__.py", "ops", "models", "training", "perf", "sweep"}
     top_tasks = {p.name for p in (REPO / "tasks").glob("*.py")}
-    assert top_tasks == {"__init__.py", "batch.py", "spec.py"}
+    assert top_tasks == {"__init__.py", "batch.py", "spec.py", "lessons.py"}
     families = [p for p in (REPO / "tasks").iterdir() if p.is_dir() and p.name != "__pycache__"]
     assert families and all((p / "__init__.py").is_file() for p in families)
     assert not list((REPO / "sweeps").glob("*.py"))

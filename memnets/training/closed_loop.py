@@ -2,18 +2,21 @@
 and the target at each answer step depends on where the earlier answers led.
 
 The training code owns the loop; the task owns the meaning, through a small protocol (the graph
-shortest-path task implements it in ``tasks.graph.closed_loop``; mini-SHRDLU can too):
+shortest-path task implements it in ``tasks.graph.closed_loop``, mini-SHRDLU in
+``tasks.shrdlu.closed_loop``):
 
 - ``task.start(inputs (T, D), role (T,)) -> env``: one episode's environment, from its steps;
 - ``env.observation() -> (D,)``: the input of the next answer step;
 - ``env.expert(log_probs (K, C)) -> action | None``: the optimal planner's action, whose target
   the step is trained on (None: no target at this step, e.g. the goal is reached);
 - ``env.choose(log_probs) -> action``: the model's own action (modal decoding);
-- ``env.apply(action)``: act; ``env.result() -> {name: bool}``: how the episode went;
+- ``env.apply(action)``: act; ``env.result() -> {name: bool | float in [0, 1]}``: how the
+  episode went (logged by :func:`result_metrics`);
 - ``task.target(action) -> (K,) long``: an action as target classes; ``task.beta``: in training,
   the probability of executing the expert's action instead of the model's (DAgger-like mixture,
   Ross et al. 2011, used with beta = 0.8 by Graves et al., Nature 2016, for shortest paths).
-  Evaluation is fully closed-loop (beta = 0).
+  Evaluation is fully closed-loop (beta = 0). ``beta = None``: training does not loop at all but
+  reads the episode's own targets, the expert's trajectory (teacher forcing, one ``scan``).
 
 Steps that are not ANSWER steps (description, query, planning) keep the episode's own inputs;
 the whole episode is stepped with ``model.step``, so only recurrent models can answer in a loop.
@@ -40,7 +43,7 @@ class ClosedLoopEnv(Protocol):
 
 
 class ClosedLoopTask(Protocol):
-    beta: float
+    beta: float | None
 
     def start(self, inputs: Tensor, role: Tensor) -> ClosedLoopEnv: ...
     def target(self, action: Any) -> Tensor: ...
@@ -50,7 +53,17 @@ class ClosedLoopOutput(NamedTuple):
     logits: Tensor  # (B, T, K, C)
     target: Tensor  # (B, T, K) the expert's action at each answer step, IGNORE elsewhere
     mask: Tensor  # (B, T) bool: answer steps with a target
-    results: dict[str, Tensor]  # name -> (B,) bool per episode
+    results: dict[str, Tensor]  # name -> (B,) bool or float per episode
+
+
+def result_metrics(results: dict[str, Tensor]) -> dict[str, Tensor]:
+    """What is logged of the episodes' results: per name its mean over episodes ``{name}`` (a
+    share, or a mean fraction) and ``{name}_error`` = 1 - mean (what a curriculum thresholds)."""
+    out = {}
+    for name, value in results.items():
+        mean = value.float().mean()
+        out[name], out[f"{name}_error"] = mean, 1.0 - mean
+    return out
 
 
 def run_closed_loop(model: RecurrentMemoryNetwork, batch: Batch, task: ClosedLoopTask, *,
@@ -93,5 +106,5 @@ def run_closed_loop(model: RecurrentMemoryNetwork, batch: Batch, task: ClosedLoo
             envs[b].apply(best if use_expert else envs[b].choose(log_probs[b]))
     logits = reshape_logits(torch.stack(ys, dim=1), model.spec)  # (B, T, K, C)
     names = envs[0].result().keys() if envs else ()
-    results = {k: torch.tensor([e.result()[k] for e in envs], device=mask.device) for k in names}
+    results = {k: torch.tensor([e.result()[k] for e in envs], device=mask.device) for k in names}  # (B,)
     return ClosedLoopOutput(logits, target, mask, results)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from memnets.models.base import MemoryNetwork
-from memnets.training.closed_loop import ClosedLoopTask, run_closed_loop
+from memnets.training.closed_loop import ClosedLoopTask, result_metrics, run_closed_loop
 from memnets.training.metrics import GroupedErrors, masked_loss
 from tasks.batch import Batch
 
@@ -29,9 +29,10 @@ class MemNetLitModule(pl.LightningModule):
     ``{stage}/group/{name}/{metric}``; stage is ``train``, ``val`` or a test split name.
 
     ``closed_loop``: a task that answers in a loop (``memnets.training.closed_loop``); its
-    episodes are stepped through ``run_closed_loop`` (DAgger mixture in training only), the
-    metrics count the expert's targets, and each episode result ``name`` is logged as
-    ``{stage}/{name}_error`` (the share of episodes where it is false).
+    episodes are stepped through ``run_closed_loop`` (DAgger mixture in training only; a task
+    whose ``beta`` is None trains on its episodes' own targets instead), the metrics count the
+    expert's targets, and each episode result ``name`` is logged as ``{stage}/{name}`` (its mean)
+    and ``{stage}/{name}_error`` (1 - mean: for true/false results the share where it is false).
     """
 
     def __init__(
@@ -61,7 +62,8 @@ class MemNetLitModule(pl.LightningModule):
 
     def _outputs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """logits, target, mask and per-episode results (closed loop only) of one batch."""
-        if self.closed_loop is None:
+        teacher_forced = self.training and self.closed_loop is not None and self.closed_loop.beta is None
+        if self.closed_loop is None or teacher_forced:
             return self.model(batch).logits, batch.target, batch.target_mask, {}
         beta = self.closed_loop.beta if self.training else 0.0
         out = run_closed_loop(self.model, batch, self.closed_loop, beta=beta)
@@ -71,9 +73,8 @@ class MemNetLitModule(pl.LightningModule):
         logits, target, mask, results = self._outputs(batch)
         loss = masked_loss(logits, target, mask, self.spec.target_kind)
         metrics.update(logits.detach(), target, mask, batch.group)
-        for name, ok in results.items():
-            self.log(f"{stage}/{name}_error", 1.0 - ok.float().mean(), on_step=stage == "train",
-                     on_epoch=stage != "train",
+        for key, value in result_metrics(results).items():
+            self.log(f"{stage}/{key}", value, on_step=stage == "train", on_epoch=stage != "train",
                      batch_size=batch.batch_size, add_dataloader_idx=False)
         return loss
 
@@ -90,12 +91,14 @@ class MemNetLitModule(pl.LightningModule):
             batch = batch.to(self.device)
             logits, target, mask, results = self._outputs(batch)
             metrics.update(logits, target, mask, batch.group)
-            for name, ok in results.items():
-                sums[name] = sums.get(name, 0.0) + float((~ok).sum())
+            for name, value in results.items():
+                sums[name] = sums.get(name, 0.0) + float(value.float().sum())
             episodes += batch.batch_size
         self.train(was_training)
         out = {k: float(v) for k, v in metrics.compute().items() if "/" not in k}
-        out.update({f"{name}_error": wrong / max(episodes, 1) for name, wrong in sums.items()})
+        for name, total in sums.items():
+            out[name] = total / max(episodes, 1)
+            out[f"{name}_error"] = 1.0 - out[name]
         return out
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:

@@ -22,7 +22,6 @@ Loader workers are refused: the lesson is state of this process.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 
 import lightning.pytorch as pl
@@ -41,20 +40,13 @@ from tasks.graph.episodes import (
 )
 from tasks.graph.generator import RELATION_LENGTHS, Lesson, parse_lessons, relation_table
 from tasks.graph.maps import NAMED_RELATIONS, family_tree, load_underground, underground_paths
+from tasks.lessons import LessonEpisodes, LessonSchedule, LessonState, check_lesson_settings
 from tasks.spec import TaskSpec
 
 KINDS = ("traversal", "shortest_path", "inference")
 UNDERGROUND_TRAVERSAL_STEPS = 7  # the paper's random 7-step traversals
 UNDERGROUND_PATH_LENGTH = 4  # the paper's 4-step shortest paths
 FAMILY_RELATION_LENGTH = 4  # the paper's 4-step family-tree inferences
-
-
-@dataclass
-class LessonState:
-    """Mutable: the current lesson (0-based) and evaluation round, read when an item is drawn."""
-
-    lesson: int = 0
-    round: int = 0
 
 
 def sample_lesson_episode(rng: np.random.Generator, kind: str, lessons: Sequence[Lesson], index: int,
@@ -66,30 +58,6 @@ def sample_lesson_episode(rng: np.random.Generator, kind: str, lessons: Sequence
     if kind == "shortest_path":
         return shortest_path_episode(rng, lesson, index)
     return inference_episode(rng, lesson, index, table)
-
-
-class LessonEpisodes(Dataset):
-    """``size`` episodes of the current lesson; item i is seeded by (seed, split, lesson, round,
-    i). With ``earlier_share`` > 0 an item is from a uniformly drawn earlier lesson with that
-    probability (the paper's 10% of exemplars from earlier lessons)."""
-
-    def __init__(self, size: int, sample, state: LessonState, key: tuple[int, int],
-                 earlier_share: float, use_round: bool) -> None:
-        self.size, self.sample, self.state, self.key = size, sample, state, key
-        self.earlier_share, self.use_round = earlier_share, use_round
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, i: int) -> Episode:
-        if not 0 <= i < self.size:
-            raise IndexError(i)
-        lesson = self.state.lesson
-        rnd = self.state.round if self.use_round else 0
-        rng = np.random.default_rng([*self.key, lesson, rnd, i])
-        if lesson > 0 and rng.random() < self.earlier_share:
-            lesson = int(rng.integers(lesson))
-        return self.sample(rng, index=lesson)
 
 
 class FixedEpisodes(Dataset):
@@ -105,7 +73,7 @@ class FixedEpisodes(Dataset):
         return self.episodes[i]
 
 
-class GraphDataModule(pl.LightningDataModule):
+class GraphDataModule(LessonSchedule, pl.LightningDataModule):
     """Traversal, shortest path or inference on random graphs, lesson by lesson, with a test map.
 
     ``lesson`` is 1-based (``task.lesson=5`` starts at lesson 5); ``lessons`` is the table of
@@ -136,17 +104,10 @@ class GraphDataModule(pl.LightningDataModule):
             raise ValueError(f"task.kind={kind!r}; expected one of {KINDS}")
         self.kind = kind
         self.lessons = parse_lessons(lessons)
-        if not 1 <= lesson <= len(self.lessons):
-            raise ValueError(f"task.lesson={lesson}: the {kind} curriculum has lessons "
-                             f"1..{len(self.lessons)}; pick one of them")
+        check_lesson_settings(kind, lesson, len(self.lessons), earlier_share, num_workers)
         if kind == "inference" and any(ls.length[1] > max(RELATION_LENGTHS) for ls in self.lessons):
             raise ValueError(f"task.lessons: inference relations have at most "
                              f"{max(RELATION_LENGTHS)} edges; lower the length ranges")
-        if not 0.0 <= earlier_share < 1.0:
-            raise ValueError(f"task.earlier_share={earlier_share}: need 0 <= share < 1")
-        if num_workers:
-            raise ValueError("task.num_workers must be 0: the lesson lives in this process and "
-                             "loader workers would keep drawing the lesson they started with")
         self.state = LessonState(lesson=lesson - 1)
         self.earlier_share, self.pass_metric, self.pass_error = earlier_share, pass_metric, pass_error
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
@@ -165,25 +126,6 @@ class GraphDataModule(pl.LightningDataModule):
             group_names=(*(f"lesson{i + 1:02d}" for i in range(len(self.lessons))), "test_map"),
         )
         self._test_maps: dict[str, FixedEpisodes] = {}
-
-    @property
-    def lesson(self) -> int:
-        """The current lesson, 0-based."""
-        return self.state.lesson
-
-    def set_lesson(self, lesson: int) -> None:
-        if not 0 <= lesson < len(self.lessons):
-            raise ValueError(f"lesson index {lesson} outside 0..{len(self.lessons) - 1}")
-        self.state.lesson = lesson
-
-    @property
-    def val_episodes(self) -> int:
-        """Episodes per validation round (the curriculum counts wrong ones, not rates)."""
-        return self.sizes["val"]
-
-    def next_round(self) -> None:
-        """The next validation draws new episodes."""
-        self.state.round += 1
 
     def test_map(self, name: str) -> FixedEpisodes:
         """The episodes of a test-map split (built once)."""

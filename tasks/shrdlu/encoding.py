@@ -106,22 +106,29 @@ def instruction_steps(ep: ShrdluEpisode) -> list[np.ndarray]:
     return [*steps, cue_step(ep.board, ep.letters[ep.cue])]
 
 
-def encode_episode(ep: ShrdluEpisode) -> Episode:
+def encode_episode(ep: ShrdluEpisode, closed_loop: bool = False) -> Episode:
     """The imitation episode: constraints (INPUT), go-cue (QUERY), planner moves (ANSWER; the input
-    is the board before the move, the target its id). ``group`` is the episode's lesson id."""
+    is the board before the move, the target its id). ``group`` is the episode's lesson id.
+
+    ``closed_loop``: the episode a closed loop plays instead: ``L + 6`` ANSWER steps (the moves
+    allowed), inputs the boards along the planner's path (the last one repeated), no targets; the
+    loop replaces each input by the environment's board and takes targets from the planner."""
     steps, board = instruction_steps(ep), ep.board
-    for move in ep.moves:
+    n_in = len(steps)
+    n_answer = ep.budget if closed_loop else len(ep.moves)
+    for i in range(n_answer):
         steps.append(act_step(board))
-        board = apply_action(board, move)[0]
-    n_in = len(steps) - len(ep.moves)
-    role = torch.tensor([Role.INPUT] * (n_in - 1) + [Role.QUERY] + [Role.ANSWER] * len(ep.moves))
+        if i < len(ep.moves):
+            board = apply_action(board, ep.moves[i])[0]
+    role = torch.tensor([Role.INPUT] * (n_in - 1) + [Role.QUERY] + [Role.ANSWER] * n_answer)
     target = torch.full((len(steps), 1), IGNORE_INDEX, dtype=torch.long)
-    target[n_in:, 0] = torch.tensor(ep.moves, dtype=torch.long)
+    if not closed_loop:
+        target[n_in:, 0] = torch.tensor(ep.moves, dtype=torch.long)
     return Episode(
         inputs=torch.from_numpy(np.stack(steps)),
         role=role.long(),
         target=target,
-        target_mask=role == Role.ANSWER,
+        target_mask=(role == Role.ANSWER) & (target[:, 0] != IGNORE_INDEX),
         group=ep.group,
     )
 

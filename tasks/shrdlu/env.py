@@ -32,14 +32,16 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from tasks.batch import Role
 from tasks.shrdlu.board import NUM_ACTIONS, Board, apply_action, render, satisfied_count
 from tasks.shrdlu.encoding import FEATURES, act_step, instruction_steps
 from tasks.shrdlu.episode import ShrdluEpisode, check_episode, generate_episode
 from tasks.shrdlu.lessons import LESSONS, Lesson
-from tasks.shrdlu.metrics import Outcome
+from tasks.shrdlu.metrics import Outcome, episode_results
 
 INVALID_MOVE_COST = 0.1
 FINAL_LESSON = len(LESSONS)  # the default: the whole task
+PHASE_ROLES = {"constraint": int(Role.INPUT), "cue": int(Role.QUERY), "act": int(Role.ANSWER)}
 
 
 class EnvState(NamedTuple):
@@ -94,11 +96,14 @@ def outcome(state: EnvState) -> Outcome:
 
 
 def info(state: EnvState, legal: bool = True) -> dict[str, Any]:
-    """The ``info`` dict: phase, legality of the last action, moves, budget, L, constraints met;
-    at the end also ``outcome`` and ``is_success`` (the goal was met)."""
+    """The ``info`` dict: phase and its batch-schema ``role`` (a learner acts where it is
+    ``Role.ANSWER``), legality of the last action, moves, budget, L, constraints met; at the end
+    also ``outcome``, ``is_success`` (the goal was met) and ``results``
+    (:func:`tasks.shrdlu.metrics.episode_results`)."""
     ep = state.episode
     found = {
         "phase": state.phase,
+        "role": PHASE_ROLES[state.phase],
         "legal": legal,
         "moves": state.moves,
         "budget": ep.budget,
@@ -109,6 +114,7 @@ def info(state: EnvState, legal: bool = True) -> dict[str, Any]:
     if state.done:
         found["outcome"] = outcome(state)
         found["is_success"] = found["outcome"].goal_met
+        found["results"] = episode_results(found["outcome"])
     return found
 
 

@@ -66,3 +66,18 @@ def lesson_passed(outcomes: Sequence[Outcome], threshold: float = LESSON_THRESHO
         raise ValueError(f"a lesson is judged on {LESSON_EPISODES} episodes, got {len(outcomes)}")
     mean = sum(Fraction(o.satisfied, o.constraints) for o in outcomes) / len(outcomes)
     return mean >= Fraction(str(threshold))  # exact: no rounding decides the boundary
+
+
+# What an episode reports, logged per lesson and on test (Fig. 5b's outcomes and the criterion).
+RESULT_NAMES = ("solved_optimal", "solved", "incomplete", "constraints_satisfied")
+
+
+def episode_results(o: Outcome, slack: int = SLACK) -> dict[str, float]:
+    """The four per-episode results of :data:`RESULT_NAMES`: 0/1 for the outcomes, the fraction
+    of constraints met for ``constraints_satisfied``; their means over episodes are the shares."""
+    return {
+        "solved_optimal": float(solved_optimal(o)),
+        "solved": float(solved(o, slack)),
+        "incomplete": float(incomplete(o, slack)),
+        "constraints_satisfied": constraints_satisfied(o),
+    }
