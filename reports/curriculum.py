@@ -81,6 +81,8 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
         run_rows.append({**base, "lessons": curriculum["lessons"], "start": start,
                          "reached": curriculum["lesson"], "completed": curriculum["completed"],
                          "episodes": record.get("global_step", 0) * batch, "batch": batch,
+                         "pass_metric": (record.get("config") or {}).get("task", {}).get(
+                             "pass_metric", "val/error"),
                          "wall_h": wall.get(record.get("run_id") or str(path.parent), 0.0) / 3600,
                          "hardware": hardware_name(record),
                          "code_version": record.get("code_version")})
@@ -173,22 +175,20 @@ def findings(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-def validation_curve(run_dir: str, batch: int) -> pd.DataFrame:
-    """A run's validation error (on its current lesson) against training episodes, from its
-    CSV log (empty when it has none)."""
+def validation_curve(run_dir: str, batch: int, metric: str = "val/error") -> pd.DataFrame:
+    """A run's validation ``metric`` (its lesson-pass metric, on the current lesson) against
+    training episodes, from its CSV log (empty when it has none)."""
     csv = Path(run_dir) / "csv" / "metrics.csv"
-    if not csv.is_file():
-        return pd.DataFrame(columns=["episodes", "val/error"])
-    log = pd.read_csv(csv)
-    if "val/error" not in log.columns:
-        return pd.DataFrame(columns=["episodes", "val/error"])
-    log = log.dropna(subset=["val/error"])
-    return pd.DataFrame({"episodes": log["step"] * batch, "val/error": log["val/error"]})
+    log = pd.read_csv(csv) if csv.is_file() else pd.DataFrame()
+    if metric not in log.columns:
+        return pd.DataFrame(columns=["episodes", metric])
+    log = log.dropna(subset=[metric])
+    return pd.DataFrame({"episodes": log["step"] * batch, metric: log[metric]})
 
 
 def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path | None:
     """Per task (columns): lesson reached against training episodes (top, one line per run) and
-    the validation error on the current lesson (bottom, smoothed over 10 evaluations)."""
+    the lesson-pass metric on the current lesson (bottom, smoothed over 10 evaluations)."""
     if runs.empty:
         return None
     tasks = sorted(runs["task"].unique())
@@ -207,14 +207,15 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
             xs.append(max(run["episodes"], xs[-1]))
             ys.append(ys[-1])
             ax.plot(xs, ys, color=colours[run["arm"]], alpha=0.8, label=run["arm"])
-            curve = validation_curve(run["run_dir"], int(run["batch"]))
+            curve = validation_curve(run["run_dir"], int(run["batch"]), run["pass_metric"])
             if len(curve):
-                smooth = curve["val/error"].rolling(10, min_periods=1).mean()
+                smooth = curve[run["pass_metric"]].rolling(10, min_periods=1).mean()
                 err_ax.plot(curve["episodes"], smooth, color=colours[run["arm"]], alpha=0.8)
         top = int(runs.loc[runs["task"] == task, "lessons"].max())
         ax.set(title=task, ylabel="lesson reached", ylim=(0.5, top + 0.5),
                yticks=range(1, top + 1))
-        err_ax.set(xlabel="training episodes", ylabel="validation error\n(current lesson)",
+        metrics = sorted(runs.loc[runs["task"] == task, "pass_metric"].unique())
+        err_ax.set(xlabel="training episodes", ylabel=f"{', '.join(metrics)}\n(current lesson)",
                    ylim=(-0.02, 1.02))
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))

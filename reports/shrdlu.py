@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.curriculum import curriculum_runs, lesson_figure  # noqa: E402
+from reports.curriculum import budget_line, curriculum_runs, lesson_figure  # noqa: E402
 from reports.plots import _save, short_labels  # noqa: E402
 from reports.tables import to_markdown  # noqa: E402
 
@@ -150,6 +150,7 @@ def write_shrdlu(roots: Iterable[str | Path], out: Path) -> list[Path]:
              "constraints satisfied over 160 episodes (Graves et al. 2016, Fig. 5; the paper's "
              "DNC completed its 26 lessons by actor-critic, its LSTM did not).", "",
              to_markdown(summary_table(runs, outcomes), index=False), "",
+             "Budget:", "", *(f"- {budget_line(a, g)}" for a, g in runs.groupby("arm")), "",
              "## Outcomes per lesson", "",
              "At each pass (its last validation round) and on the test episodes of the lesson a "
              "run ended on; mean over runs.", "",

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from reports.curriculum import budget_line, curriculum_runs, curriculum_table, findings, write_curriculum
+from reports.curriculum import (
+    budget_line,
+    curriculum_runs,
+    curriculum_table,
+    findings,
+    validation_curve,
+    write_curriculum,
+)
 from reports.readme import curriculum_block
 
 
@@ -134,3 +141,19 @@ def test_a_resumed_run_is_one_run_whose_wall_time_sums_its_segments(tmp_path):
     runs, _ = curriculum_runs([tmp_path])
     assert len(runs) == 1 and runs.loc[0, "episodes"] == 600  # the resumed segment's record
     assert runs.loc[0, "wall_h"] == (1200 + 900) / 3600
+
+
+def test_the_curve_panel_reads_each_runs_own_pass_metric(tmp_path):
+    write_run(tmp_path / "a", "dnc", 0, [], 1, 400, task="shrdlu")
+    path = tmp_path / "a" / "results.json"
+    record = json.loads(path.read_text())
+    record["config"]["task"]["pass_metric"] = "val/constraints_satisfied_error"
+    path.write_text(json.dumps(record))
+    (tmp_path / "a" / "csv").mkdir()
+    (tmp_path / "a" / "csv" / "metrics.csv").write_text(
+        "step,val/error,val/constraints_satisfied_error\n99,,0.5\n199,0.9,0.25\n")
+    runs, _ = curriculum_runs([tmp_path])
+    assert runs.loc[0, "pass_metric"] == "val/constraints_satisfied_error"
+    curve = validation_curve(str(tmp_path / "a"), 2, runs.loc[0, "pass_metric"])
+    assert curve["episodes"].tolist() == [198, 398]
+    assert curve["val/constraints_satisfied_error"].tolist() == [0.5, 0.25]
