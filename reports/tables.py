@@ -30,7 +30,9 @@ def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd
     cfg_cols = [c for c in rr.columns if "." in c and c not in set(ignore)]
     labels = {}
     for _, g in rr.groupby(["task", "model"], dropna=False):
-        varying = [c for c in cfg_cols if g[c].astype(str).nunique() > 1]
+        # map, not astype(str): pandas keeps None/NaN missing through astype(str), so a setting
+        # that is null in one run and set in another would not count as differing
+        varying = [c for c in cfg_cols if g[c].map(_short).nunique() > 1]
         for _, r in g.iterrows():
             labels[r["run_dir"]] = ", ".join(f"{c}={_short(r[c])}" for c in varying)
     return pd.Series(labels, name="setting", dtype=object)

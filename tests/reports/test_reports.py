@@ -488,3 +488,16 @@ def test_the_lecture_notes_table_agrees_with_our_columns_of_it_except_where_note
         agrees = abs(ours[(r.task, r.model)] - r.error_pct) <= 0.05 + 1e-9
         assert agrees != bool(r.note), (r.task, r.model, r.error_pct, ours[(r.task, r.model)])
     assert "Henaff et al. 2017" in LECTURE_NOTES_SOURCE
+
+
+def test_a_setting_null_in_one_run_and_set_in_another_tells_them_apart(tmp_path):
+    """Two arms that differ only in a null-or-set value (e.g. task.dagger_beta null vs 0.5) are
+    never pooled as seeds of one column (DESIGN §9)."""
+    for name, beta in (("a", None), ("b", 0.5)):
+        (tmp_path / name).mkdir()
+        record = {"status": "completed", "task": "shrdlu", "model": "dnc", "seed": 0, "run_id": name,
+                  "global_step": 5, "metrics": {"test/error": 0.1},
+                  "config": {"task": {"batch_size": 2, "dagger_beta": beta}}}
+        (tmp_path / name / "results.json").write_text(json.dumps(record))
+    labels = setting_labels(collect([tmp_path]))
+    assert sorted(labels) == ["task.dagger_beta=0.5", "task.dagger_beta=None"]
