@@ -104,7 +104,8 @@ def curriculum_table(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> pd.
         by_lesson = done.groupby("lesson")
         table[f"{model} passed"] = [f"{len(by_lesson.groups.get(k, []))}/{len(group)}"
                                     for k in table.index]
-        table[f"{model} episodes"] = by_lesson["episodes"].median().reindex(table.index)
+        table[f"{model} episodes"] = by_lesson["episodes"].median().round().astype("Int64") \
+            .reindex(table.index)
         table[f"{model} test %"] = by_lesson["test_acc"].mean().round(1).reindex(table.index)
     table[PAPER_COLUMN] = ["" for _ in table.index]
     table.loc[n_lessons, PAPER_COLUMN] = PUBLISHED_FINAL_TEST.get(task, "")
@@ -154,6 +155,10 @@ def findings(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> str:
         when = (f", lesson 1 after a median {int(first['episodes'].median()):,} episodes"
                 if len(first) else "")
         done = " and completed the curriculum" if group["completed"].any() else ""
+        mine_passes = passes[passes["arm"] == arm] if not passes.empty else passes
+        if len(mine_passes) and mine_passes["test_acc"].notna().any():
+            top = mine_passes[mine_passes["lesson"] == mine_passes["lesson"].max()]
+            done += f", test-map accuracy after it {top['test_acc'].mean():.1f}%"
         lines.append(f"{arm}: {sum(c > 0 for c in counts)}/{len(counts)} run(s) passed lesson 1"
                      f"{when}; {furthest(max(counts), int(group['lessons'].max()))}{done} "
                      f"(budget {group['wall_h'].median():.2f} h, up to "
