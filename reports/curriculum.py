@@ -146,6 +146,7 @@ def findings(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> str:
     that passed lesson 1 and the furthest lesson passed; for traversal, whether the paper's
     claim (the DNC climbs the curriculum, the LSTM stalls at lesson 1) holds at this budget."""
     mine = runs[runs["task"] == task]
+    passes = passes[passes["task"] == task] if not passes.empty else passes  # arms recur per task
     lines, cleared = [], {}
     for arm, group in mine.groupby("arm"):
         counts = [lessons_passed(passes, d) for d in group["run_dir"]]

@@ -102,6 +102,12 @@ def test_findings_say_whether_the_papers_traversal_claim_holds(tmp_path):
     assert "the furthest passed lesson 2 of 5, test-map accuracy after it 50.0%" in text
     assert "lstm: 0/1 run(s) passed lesson 1;" in text
     assert "stalls at lesson 1 holds here" in text and "is not shown at this budget" in text
+    # another task's passes of the same arm are not this task's
+    write_run(tmp_path / "d", "dnc", 0, passes((1, 900, 0.0)), 2, 1000, lessons=5,
+              task="graph_inference")
+    runs, done = curriculum_runs([tmp_path])
+    assert findings(runs, done, "graph_traversal") == text
+    assert "after a median 1,800 episodes" in findings(runs, done, "graph_inference")
     # an LSTM run that passes lesson 1 breaks the claim
     write_run(tmp_path / "c", "lstm", 1, passes((1, 150, 0.8)), 2, 400, lessons=5)
     runs, done = curriculum_runs([tmp_path])
