@@ -197,7 +197,7 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
     the lesson-pass metric on the current lesson (bottom, smoothed over 10 evaluations)."""
     if runs.empty:
         return None
-    tasks = sorted(runs["task"].unique())
+    tasks = sorted(runs["task"].unique(), key=lambda t: (t != "graph_traversal", t))
     fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 6.4), squeeze=False,
                              sharex="col")
     colours = {m: f"C{i}" for i, m in enumerate(sorted(runs["arm"].unique()))}
@@ -221,7 +221,8 @@ def lesson_figure(runs: pd.DataFrame, passes: pd.DataFrame, path: Path) -> Path 
         ax.set(title=task, ylabel="lesson reached", ylim=(0.5, top + 0.5),
                yticks=range(1, top + 1))
         metrics = sorted(runs.loc[runs["task"] == task, "pass_metric"].unique())
-        err_ax.set(xlabel="training episodes", ylabel=f"{', '.join(metrics)}\n(current lesson)",
+        err_ax.set_title(", ".join(metrics), fontsize="small")
+        err_ax.set(xlabel="training episodes", ylabel="lesson-pass metric\n(validation)",
                    ylim=(-0.02, 1.02))
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
