@@ -140,7 +140,12 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
 def collect(roots: Iterable[str | Path]) -> pd.DataFrame:
     """All runs under ``roots`` as one tidy long frame (empty, with the key columns, if none):
     one run per record after :func:`dedupe_runs`, with a warning for run folders without one."""
-    frames = [run_frame(path, record) for path, record in read_records(roots)]
+    return records_frame(read_records(roots))
+
+
+def records_frame(records: Iterable[tuple[Path, dict[str, Any]]]) -> pd.DataFrame:
+    """:func:`collect`'s frame from records already read (by :func:`read_records`)."""
+    frames = [run_frame(path, record) for path, record in records]
     if not frames:
         return pd.DataFrame(columns=[*RUN_COLUMNS, *LONG_COLUMNS])
     return pd.concat(frames, ignore_index=True)
@@ -203,16 +208,22 @@ def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, 
       newest record wins.
     - Records of distinct runs with the same setting and seed (repeats) are one seed: the newest
       completed record wins (else the newest), with a warning naming the others.
-    Records without a ``run_id`` (written before it existed) are kept as they are.
+    Records without a ``run_id`` (written before it existed) are kept as they are. A resumed
+    run's kept record gets the ``wall_time_s`` of all its segments together (each segment's record
+    holds only its own), so budgets count the whole run.
     """
     by_id: dict[str, tuple[Path, dict[str, Any]]] = {}
+    wall: dict[str, float] = {}
     kept = []
     for path, record in records:
         run_id = record.get("run_id")
         if not run_id:
             kept.append((path, record))
-        elif run_id not in by_id or _finished(path, record) > _finished(*by_id[run_id]):
+            continue
+        wall[run_id] = wall.get(run_id, 0.0) + float(record.get("wall_time_s") or 0)
+        if run_id not in by_id or _finished(path, record) > _finished(*by_id[run_id]):
             by_id[run_id] = (path, record)
+    by_id = {k: (path, {**record, "wall_time_s": wall[k]}) for k, (path, record) in by_id.items()}
     repeats: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for path, record in by_id.values():
         repeats.setdefault(_setting_key(path, record), []).append((path, record))

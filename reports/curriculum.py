@@ -8,7 +8,6 @@ Reads the ``curriculum`` record of each ``results.json`` (written by
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.collect import collect, find_results, hardware_name, read_records  # noqa: E402
+from reports.collect import hardware_name, read_records, records_frame  # noqa: E402
 from reports.plots import _save  # noqa: E402
 from reports.tables import code_summary, hardware_summary, setting_labels, to_markdown  # noqa: E402
 
@@ -43,20 +42,6 @@ def test_accuracy(passed: dict) -> float | None:
     return 100.0 * (1.0 - passed[keys[0]]) if keys else None
 
 
-def run_wall_time(roots: Iterable[str | Path]) -> dict[str, float]:
-    """run_id -> wall-clock seconds over all its segments (a run stopped and resumed leaves one
-    record per segment, each with its own ``wall_time_s``)."""
-    total: dict[str, float] = {}
-    for path in find_results(roots):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # read_records warns about it
-        run_id = record.get("run_id") or str(path.parent)  # no id: a run of its own
-        total[run_id] = total.get(run_id, 0.0) + float(record.get("wall_time_s") or 0)
-    return total
-
-
 def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, passes): one row per curriculum run (task, model, arm, seed, lessons, lesson
     reached, episodes seen) and one per lesson passed (lesson, step, episodes, test accuracy %).
@@ -66,8 +51,7 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     roots = list(roots)
     run_rows, pass_rows = [], []
     found = read_records(roots)  # one record per run: a resumed run's latest
-    wall = run_wall_time(roots)
-    labels = setting_labels(collect(roots)) if found else pd.Series(dtype=object)
+    labels = setting_labels(records_frame(found)) if found else pd.Series(dtype=object)
     for path, record in found:
         curriculum = record.get("curriculum")
         if not curriculum:
@@ -83,7 +67,7 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
                          "episodes": record.get("global_step", 0) * batch, "batch": batch,
                          "pass_metric": (record.get("config") or {}).get("task", {}).get(
                              "pass_metric", "val/error"),
-                         "wall_h": wall.get(record.get("run_id") or str(path.parent), 0.0) / 3600,
+                         "wall_h": (record.get("wall_time_s") or 0) / 3600,  # all segments
                          "hardware": hardware_name(record),
                          "code_version": record.get("code_version")})
         for p in curriculum["passed"]:

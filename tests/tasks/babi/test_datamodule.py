@@ -177,12 +177,17 @@ def test_missing_file_in_a_copy_names_the_file(babi_root, tmp_path):
         BabiDataModule(tmp_path, size="1k", tasks=[1], cache_dir="")
 
 
-def test_malformed_line_in_a_copy_names_file_and_line(babi_root, tmp_path):
+def copy_task_1(babi_root, tmp_path):
+    """Task 1 (1k) copied into ``tmp_path`` in the archive's layout, to be damaged by a test."""
     root = tmp_path / "tasks_1-20_v1-2"
     (root / "en").mkdir(parents=True)
     for split in ("train", "test"):
         shutil.copy(babi_root / task_file(1, "1k", split), root / task_file(1, "1k", split))
-    path = root / task_file(1, "1k", "test")
+    return root
+
+
+def test_malformed_line_in_a_copy_names_file_and_line(babi_root, tmp_path):
+    path = copy_task_1(babi_root, tmp_path) / task_file(1, "1k", "test")
     lines = path.read_text().split("\n")
     assert lines[41].startswith("12 ") and "?" in lines[41]  # line 42 is a question
     lines[41] = lines[41].rsplit("\t", 1)[0] + "\tx"  # supporting-fact ids "x"
@@ -192,11 +197,7 @@ def test_malformed_line_in_a_copy_names_file_and_line(babi_root, tmp_path):
 
 
 def test_a_file_that_is_not_utf8_names_file_and_line(babi_root, tmp_path):
-    root = tmp_path / "tasks_1-20_v1-2"
-    (root / "en").mkdir(parents=True)
-    for split in ("train", "test"):
-        shutil.copy(babi_root / task_file(1, "1k", split), root / task_file(1, "1k", split))
-    path = root / task_file(1, "1k", "train")
+    path = copy_task_1(babi_root, tmp_path) / task_file(1, "1k", "train")
     lines = path.read_bytes().split(b"\n")
     lines[6] = lines[6].replace(b"Mary", b"M\xe4ry", 1).replace(b"John", b"J\xf6hn", 1)  # Latin-1
     path.write_bytes(b"\n".join(lines))
