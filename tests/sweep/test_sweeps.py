@@ -22,6 +22,7 @@ from memnets.sweep.expand import (
 )
 from memnets.sweep.runner import already_done, plan, run_all
 from memnets.sweep.validate import sweep_files, validate_file
+from tests.conftest import compose_cfg
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEP_FILES = sweep_files()
@@ -273,8 +274,11 @@ def test_the_word_level_sweep_gives_every_model_one_cpu_budget():
     sweep = load_sweep(REPO / "sweeps" / "babi_models_joint.yaml")
     runs = expand(sweep)
     experiments = {r["experiment"] for r in runs}
-    assert experiments == {"babi_dnc_joint", "babi_ntm_joint", "babi_lstm_joint"}
-    for key in ("trainer.max_time", "threads", "trainer.max_steps", "task.joint"):
-        assert len({str(r[key]) for r in runs}) == 1, key
-    assert runs[0]["trainer.max_steps"] == -1 and runs[0]["threads"] == 1
-    assert len(runs) == 9
+    assert experiments == {"babi_cpu_dnc_joint", "babi_cpu_ntm_joint", "babi_cpu_lstm_joint"}
+    assert len(runs) == 9 and len({str(r["task.joint"]) for r in runs}) == 1
+    budgets = set()
+    for name in experiments:  # each recipe is its model's paper-size recipe under one budget
+        recipe = compose_cfg([f"experiment={name}"])
+        budgets.add((recipe.trainer.max_time, recipe.threads, recipe.trainer.max_steps))
+        assert recipe.task.granularity == "word" and recipe.model._target_
+    assert budgets == {("00:02:00:00", 1, -1)}
