@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.babi_curves import plot_joint_curves
 from reports.collect import collect, load_curves, runs
 from reports.curriculum import curriculum_tasks, write_curriculum
 from reports.extension_page import readme_block, write_extensions
@@ -113,9 +114,11 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
                     index=False)
                 written.append(length_generalisation(df, out / f"{task}_length.png", task=task))
         curves = load_curves(df)
-        for task in sorted(curves["task"].unique()):
+        for task in sorted(t for t in curves["task"].unique() if t != "babi"):
             written.append(learning_curves(curves, out / f"{task}_curves.png", task=task,
                                            settings=setting_labels(df[df["task"] == task])))
+        # bAbI: the joint runs' mean over tasks against stories seen (per-task runs have none)
+        written.append(plot_joint_curves(df, out / "babi_curves.png"))
         written += newest_usage_pictures(df, out)
         written += write_curriculum(run_roots, out)
         written += write_shrdlu(run_roots, out)

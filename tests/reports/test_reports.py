@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from reports import __main__ as cli
+from reports.babi_curves import joint_curves, plot_joint_curves
 from reports.collect import collect, load_curves, runs, split_metric_key
 from reports.plots import (
     babi_heatmap,
@@ -501,3 +502,25 @@ def test_a_setting_null_in_one_run_and_set_in_another_tells_them_apart(tmp_path)
         (tmp_path / name / "results.json").write_text(json.dumps(record))
     labels = setting_labels(collect([tmp_path]))
     assert sorted(labels) == ["task.dagger_beta=0.5", "task.dagger_beta=None"]
+
+
+def test_joint_babi_curves_average_the_tasks_and_count_stories(tmp_path):
+    """Mean of the per-task validation errors (not the pooled val/error) at step x batch size;
+    per-task runs draw no joint curve."""
+    for name, seed, rows in (("a", 0, [(99, 0.9, 0.5), (199, 0.6, 0.2)]),
+                             ("b", 1, [(99, 0.7, 0.3)])):
+        run_dir = write_run(tmp_path, name, model="lstm", task="babi", seed=seed,
+                            task_cfg={"joint": True, "batch_size": 16})
+        (run_dir / "csv").mkdir()
+        lines = ["epoch,step,train/loss,val/error,val/group/qa1/error,val/group/qa2/error"]
+        lines += [f"0,{s},0.5,,," for s, _, _ in rows]  # training rows: no per-task error
+        lines += [f"0,{s},,0.99,{e1},{e2}" for s, e1, e2 in rows]
+        (run_dir / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    write_run(tmp_path, "per_task", model="memn2n", task="babi", task_cfg={"joint": False})
+    df = collect([tmp_path])
+    curves = joint_curves(df).sort_values(["run_dir", "step"])
+    assert curves["stories"].tolist() == [99 * 16, 199 * 16, 99 * 16]
+    assert curves["mean_error"].tolist() == pytest.approx([0.7, 0.4, 0.5])
+    assert curves["tasks"].tolist() == [2, 2, 2] and set(curves["model"]) == {"lstm"}
+    assert plot_joint_curves(df, tmp_path / "babi_curves.png").is_file()
+    assert plot_joint_curves(collect([tmp_path / "per_task"]), tmp_path / "none.png") is None
