@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.babi_curves import plot_joint_curves
+from reports.babi_findings import babi_findings
 from reports.collect import collect, load_curves, runs
 from reports.curriculum import curriculum_tasks, write_curriculum
 from reports.extension_page import readme_block, write_extensions
@@ -89,6 +90,10 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
         "bAbI 10k test error (%) per task; failed = tasks above 5%. Published columns carry "
         "[P] primary / [S] secondary source tags (sources in babi_table.csv). * = over fewer "
         "than 20 tasks.")
+    notes = babi_findings(long)
+    if notes:
+        with (out / "babi_table.md").open("a") as page:
+            page.write("\n\nFindings:\n\n" + "\n".join(notes) + "\n")
     long.to_csv(out / "babi_table.csv", index=False)
     written.append(out / "babi_table.csv")
 

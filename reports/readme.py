@@ -86,6 +86,10 @@ def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     the generated copy table, the benchmark table, the graph traversal curriculum and the
     mini-SHRDLU summary."""
     blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
+    page = out / "babi_table.md"
+    found = first_list_after(page.read_text().splitlines(), "Findings:") if page.is_file() else []
+    if found:
+        blocks["babi_findings"] = "\n".join(found)
     blocks.update(page_blocks(out, (("copy", "copy_table.md"), ("bench", "bench.md"))))
     blocks.update(curriculum_block(out))
     blocks.update(shrdlu_block(out))

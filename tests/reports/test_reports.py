@@ -16,6 +16,7 @@ import torch
 
 from reports import __main__ as cli
 from reports.babi_curves import joint_curves, plot_joint_curves
+from reports.babi_findings import babi_findings
 from reports.collect import collect, load_curves, runs, split_metric_key
 from reports.plots import (
     babi_heatmap,
@@ -524,3 +525,40 @@ def test_joint_babi_curves_average_the_tasks_and_count_stories(tmp_path):
     assert curves["tasks"].tolist() == [2, 2, 2] and set(curves["model"]) == {"lstm"}
     assert plot_joint_curves(df, tmp_path / "babi_curves.png").is_file()
     assert plot_joint_curves(collect([tmp_path / "per_task"]), tmp_path / "none.png") is None
+
+
+def _findings_long(columns: dict[str, dict[str, float]]) -> pd.DataFrame:
+    rows = [{"column": c, "row": r, "value": v, "sd": math.nan, "n": 1}
+            for c, cells in columns.items() for r, v in cells.items()]
+    return pd.DataFrame(rows)
+
+
+def test_babi_findings_read_each_model_against_its_paper_and_the_targets():
+    budget = {"runs": 20, "seeds": 1, "wall time (h)": 10.0, "steps/run": 900}
+    long = _findings_long({
+        "MemN2N (single) best [P]": {"mean": 4.2, "failed": 3},
+        "DNC1 mean [P]": {"mean": 16.7, "failed": 11.2},
+        "ours: memn2n per-task 10k mean ± sd": {"mean": 7.0, "failed": 5, **budget},
+        "ours: memn2n per-task 10k best": {"mean": 6.0, "failed": 4, **budget},
+        "ours: dnc joint 10k mean ± sd": {"mean": 40.0, "failed": 18, **budget, "runs": 2,
+                                          "wall time (h)": 4.0},
+        "ours: dnc joint 10k best": {"mean": 38.0, "failed": 18},
+        "ours: lstm joint 10k mean ± sd": {"mean": 35.0, "failed": 17, **budget, "runs": 2,
+                                           "wall time (h)": 4.0},
+        "ours: lstm joint 10k best": {"mean": 34.0, "failed": 17},
+    })
+    items = babi_findings(long)
+    assert len(items) == 4 and all(i.startswith("- ") for i in items)
+    memn2n, dnc, lstm, comparison = items
+    assert "paper" not in lstm  # no published LSTM column in this table
+    # per-task MemN2N: our best (6.0) against the paper's best, 1.8 points; target 6.2 / 4 met
+    assert "1.8 points from our best" in memn2n and "0.50 h of wall clock" in memn2n
+    assert "target (mean at most 6.2%, at most 4 failed): met" in memn2n
+    # joint DNC: our mean against DNC1's mean, 23.3 points; no target
+    assert "23.3 points from our mean ± sd" in dnc and "target" not in dnc
+    assert "2.00 h of wall clock" in comparison
+    assert comparison.index("LSTM 35.0%") < comparison.index("DNC 40.0%")
+    missed = long.copy()
+    missed.loc[(missed["column"] == "ours: memn2n per-task 10k best")
+               & (missed["row"] == "failed"), "value"] = 5
+    assert "failed): not met" in babi_findings(missed)[0]

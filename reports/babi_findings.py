@@ -1,0 +1,116 @@
+"""Findings of the bAbI table in words, computed from its long form (:func:`reports.tables.
+babi_table`), so the README's claims about our columns are generated, never typed (issue 17):
+each of our models against its paper's anchor, the word-level models against each other at their
+common budget, and issue 17's targets met or not."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from reports.tables import fmt
+
+# Our (model, training) -> the published column it is read against, and which of our statistics
+# is comparable: per-task MemN2N and EntNet papers report the best run per task; the DNC paper
+# reports its joint models' mean ± sd over runs (ED Table 1), and best-of-20.
+ANCHORS = {
+    ("memn2n", "per-task"): ("MemN2N (single) best", "best"),
+    ("entnet", "per-task"): ("EntNet best", "best"),
+    ("dnc", "joint"): ("DNC1 mean", "mean ± sd"),
+    ("ntm", "joint"): ("NTM mean", "mean ± sd"),
+    ("lstm", "joint"): ("LSTM mean", "mean ± sd"),
+}
+# Issue 17's targets: (model, training) -> (largest mean error %, most failed tasks or None).
+TARGETS = {("memn2n", "per-task"): (6.2, 4), ("entnet", "per-task"): (5.0, None)}
+WORD_LEVEL = ("dnc", "ntm", "lstm")
+
+
+def _cell(long: pd.DataFrame, column: str, row: str) -> tuple[float, float]:
+    hit = long[(long["column"] == column) & (long["row"] == row)]
+    if hit.empty:
+        return math.nan, math.nan
+    return float(hit["value"].iloc[0]), float(hit["sd"].iloc[0])
+
+
+def published_column(long: pd.DataFrame, name: str) -> str | None:
+    """The published column whose name starts with ``name`` (its source tag follows)."""
+    names = [c for c in long["column"].unique() if c.startswith(name + " [")]
+    return names[0] if names else None
+
+
+def our_columns(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per our label: label, model, training, and the mean column's name."""
+    rows = []
+    for column in long["column"].unique():
+        if column.startswith("ours: ") and column.endswith(" mean ± sd"):
+            label = column[len("ours: "):-len(" mean ± sd")]
+            model, training = label.split()[:2]
+            rows.append({"label": label, "model": model, "training": training, "column": column})
+    return pd.DataFrame(rows, columns=["label", "model", "training", "column"])
+
+
+def budget_phrase(long: pd.DataFrame, column: str) -> str:
+    """"S seeds, W h of wall clock and K steps a run"."""
+    runs, _ = _cell(long, column, "runs")
+    wall, _ = _cell(long, column, "wall time (h)")
+    steps, _ = _cell(long, column, "steps/run")
+    seeds, _ = _cell(long, column, "seeds")
+    per_run = wall / runs if runs else math.nan
+    return (f"{fmt(seeds, digits=0)} seed(s), {fmt(per_run, digits=2)} h of wall clock and "
+            f"{fmt(steps, digits=0)} steps a run")
+
+
+def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
+    """One model's sentence: our mean (and best) error and failed tasks, its paper's anchor."""
+    label, column = ours["label"], ours["column"]
+    mean, sd = _cell(long, column, "mean")
+    failed, failed_sd = _cell(long, column, "failed")
+    best, _ = _cell(long, f"ours: {label} best", "mean")
+    best_failed, _ = _cell(long, f"ours: {label} best", "failed")
+    failed_digits = 0 if math.isnan(failed_sd) else 1
+    text = (f"**{label}**: mean error {fmt(mean, sd)}% over seeds "
+            f"({fmt(failed, failed_sd, failed_digits)} "
+            f"tasks failed), best {fmt(best)}% ({fmt(best_failed, digits=0)} failed); "
+            f"{budget_phrase(long, column)}.")
+    anchor = ANCHORS.get((ours["model"], ours["training"]))
+    pub = published_column(long, anchor[0]) if anchor else None
+    if pub is not None:
+        p_mean, p_sd = _cell(long, pub, "mean")
+        p_failed, _ = _cell(long, pub, "failed")
+        ours_value = best if anchor[1] == "best" else mean
+        text += (f" The paper's {pub}: {fmt(p_mean, p_sd)}% ({fmt(p_failed, digits=0)} failed), "
+                 f"{fmt(ours_value - p_mean)} points from our {anchor[1]}.")
+    target = TARGETS.get((ours["model"], ours["training"]))
+    if target is not None:
+        limit, most_failed = target
+        value = best if anchor and anchor[1] == "best" else mean
+        met = value <= limit and (most_failed is None or best_failed <= most_failed)
+        want = f"mean at most {limit}%" + (f", at most {most_failed} failed" if most_failed
+                                            is not None else "")
+        text += f" Issue 17's target ({want}): {'met' if met else 'not met'}."
+    return text
+
+
+def word_level_comparison(long: pd.DataFrame, ours: pd.DataFrame) -> str | None:
+    """The DNC against the NTM and the LSTM trained jointly word by word, by mean error over
+    seeds, when at least two of them have columns."""
+    joint = ours[(ours["training"] == "joint") & ours["model"].isin(WORD_LEVEL)]
+    if joint["model"].nunique() < 2:
+        return None
+    means = {r["model"]: _cell(long, r["column"], "mean") for _, r in joint.iterrows()}
+    order = sorted(means, key=lambda m: means[m][0])
+    ranked = ", ".join(f"{m.upper()} {fmt(*means[m])}%" for m in order)
+    budgets = sorted({budget_phrase(long, c) for c in joint["column"]})
+    return (f"Word-level joint training at {' / '.join(budgets)}: by mean error over tasks, "
+            f"{ranked} (lowest first).")
+
+
+def babi_findings(long: pd.DataFrame) -> list[str]:
+    """The findings as Markdown list items, one per our model, then the word-level comparison."""
+    ours = our_columns(long)
+    items = [model_finding(long, r) for _, r in ours.iterrows()]
+    comparison = word_level_comparison(long, ours)
+    if comparison:
+        items.append(comparison)
+    return [f"- {item}" for item in items]
