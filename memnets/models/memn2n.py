@@ -57,7 +57,10 @@ class MemN2N(MemoryNetwork):
     Mutable flag: ``softmax_enabled`` is the one piece of mutable configuration a model may
     carry. Linear start (LS, §4.2) sets it to False for the first epochs so that the memory
     layers use the raw scores ``p_i = u^kᵀ m_i``; :class:`memnets.training.linear_start.LinearStart`
-    flips it back. It changes no parameter and no state.
+    flips it back. It changes no parameter, but it is saved with the weights (``state_dict``'s
+    extra state): a checkpoint taken during LS is a linear model, and loading it (the
+    best-validation checkpoint that runs are tested with) must restore the mode it was validated
+    in, not the mode the run ended in.
     """
 
     SUPPORTED_GRANULARITIES: ClassVar[frozenset[str]] = frozenset({"sentence"})
@@ -113,6 +116,12 @@ class MemN2N(MemoryNetwork):
             nn.init.normal_(p, std=init_std)
 
     # --- which matrix plays which role in hop k (1-based), paper §2.2 ---------------------------
+    def get_extra_state(self) -> dict[str, bool]:
+        return {"softmax_enabled": self.softmax_enabled}
+
+    def set_extra_state(self, state: dict[str, bool]) -> None:
+        self.softmax_enabled = bool(state["softmax_enabled"])
+
     def _A(self, k: int) -> nn.Embedding:
         return self.embeddings[k - 1] if self.weight_tying == "adjacent" else self.embeddings[0]
 

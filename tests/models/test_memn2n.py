@@ -401,3 +401,44 @@ def test_linear_start_in_a_real_lightning_fit(tmp_path):
     trainer.fit(lit, loader(train), loader(val))
     assert seen == [(0, False)] * 3 + [(1, True)] * 3
     assert ls.ended_epoch == 1 and lit.model.softmax_enabled
+
+
+def test_a_checkpoint_taken_during_linear_start_loads_as_the_linear_model(tmp_path):
+    """The best-validation checkpoint runs are tested with may come from the LS epochs: loading
+    it must give the model that was validated (linear), not the mode the run ended in."""
+    from functools import partial
+
+    import lightning.pytorch as pl
+
+    from memnets.training.lit_module import MemNetLitModule
+
+    linear = MemN2N(WHERE_SPEC)
+    linear.softmax_enabled = False
+    ended = MemN2N(WHERE_SPEC)  # the run ended with softmax re-inserted
+    assert ended.softmax_enabled
+    ended.load_state_dict(linear.state_dict())
+    assert ended.softmax_enabled is False
+    batch = collate([where_is_story(torch.Generator().manual_seed(1)) for _ in range(3)])
+    torch.testing.assert_close(ended.eval()(batch).logits, linear.eval()(batch).logits)
+
+    # through Lightning: a checkpoint saved at LS time, tested after LS ended
+    gen = torch.Generator().manual_seed(0)
+    stories = [collate([where_is_story(gen) for _ in range(4)])]
+    lit = MemNetLitModule(MemN2N(WHERE_SPEC), optimizer=partial(torch.optim.SGD, lr=0.01))
+    lit.model.softmax_enabled = False
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    loader = partial(torch.utils.data.DataLoader, batch_size=None, collate_fn=lambda b: b)
+    trainer.strategy.connect(lit)
+    trainer.save_checkpoint(tmp_path / "ls.ckpt")
+    lit.model.softmax_enabled = True
+    modes: list[bool] = []
+
+    class Spy(pl.Callback):
+        def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+            modes.append(pl_module.model.softmax_enabled)
+
+    tester = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, callbacks=[Spy()])
+    tester.test(lit, loader(stories), ckpt_path=tmp_path / "ls.ckpt", verbose=False)
+    assert modes == [False]
