@@ -119,7 +119,8 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
                     index=False)
                 written.append(length_generalisation(df, out / f"{task}_length.png", task=task))
         curves = load_curves(df)
-        for task in sorted(t for t in curves["task"].unique() if t != "babi"):
+        for task in sorted(t for t in curves["task"].unique()
+                           if t != "babi" and t not in graph_tasks):  # curricula: own page
             written.append(learning_curves(curves, out / f"{task}_curves.png", task=task,
                                            settings=setting_labels(df[df["task"] == task])))
         # bAbI: the joint runs' mean over tasks against stories seen (per-task runs have none)
