@@ -8,7 +8,10 @@ were re-inserted and training recommenced."
 The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
 of mutable configuration a model may carry, see :class:`memnets.models.memn2n.MemN2N`). Softmax comes
 back after the first validation whose loss (``monitor``) did not improve on the best so far,
-or at the end of epoch ``max_epochs``, whichever is first. The paper also lowered
+or at the end of epoch ``max_epochs``, whichever is first. The softmax goes back in at the
+next training batch, not at once: a checkpoint saved after that validation (the best one, or
+the epoch's) then holds the linear mode its weights were validated in, which MemN2N keeps with
+its weights, so testing the best checkpoint tests the model that was selected. The paper also lowered
 the learning rate during LS (0.005 instead of 0.01); this callback leaves the optimiser alone.
 """
 
@@ -50,6 +53,7 @@ class LinearStart(L.Callback):
         self.best: float | None = None
         self.ended_epoch: int | None = None
         self.warned = False
+        self.pending = False  # LS has ended; the softmax goes back in at the next batch
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if set_softmax(pl_module, not self.active) == 0:
@@ -57,6 +61,13 @@ class LinearStart(L.Callback):
                 f"LinearStart needs a model with a '{FLAG}' flag (e.g. MemN2N); "
                 f"{type(pl_module).__name__} has none. Remove the callback for this model."
             )
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        if self.pending:
+            self.pending = False
+            set_softmax(pl_module, True)
+            rank_zero_info(f"LinearStart: softmax re-inserted (LS ended in epoch {self.ended_epoch})")
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """After each real validation (metrics aggregated): end LS if the loss did not improve."""
@@ -81,8 +92,7 @@ class LinearStart(L.Callback):
     def _end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.active = False
         self.ended_epoch = trainer.current_epoch + 1
-        set_softmax(pl_module, True)
-        rank_zero_info(f"LinearStart: softmax re-inserted in epoch {self.ended_epoch}")
+        self.pending = True
 
     def state_dict(self) -> dict[str, Any]:
         return {"active": self.active, "best": self.best, "ended_epoch": self.ended_epoch}

@@ -303,6 +303,8 @@ def test_linear_start_removes_softmax_until_validation_loss_stalls():
         ls.on_train_epoch_end(fake_trainer(epoch), holder)
         assert holder.model.softmax_enabled is False
     ls.on_validation_end(fake_trainer(3, 1.2), holder)  # no improvement
+    assert holder.model.softmax_enabled is False  # a checkpoint saved now holds the linear mode
+    ls.on_train_batch_start(fake_trainer(4), holder, None, 0)
     assert holder.model.softmax_enabled is True and ls.ended_epoch == 4
     restored = LinearStart(max_epochs=10)
     restored.load_state_dict(ls.state_dict())
@@ -317,6 +319,8 @@ def test_linear_start_ends_at_max_epochs_and_needs_the_flag():
     ls.on_train_epoch_end(fake_trainer(0), model)
     assert model.softmax_enabled is False
     ls.on_train_epoch_end(fake_trainer(1), model)
+    assert model.softmax_enabled is False  # until the next training batch
+    ls.on_train_batch_start(fake_trainer(2), model, None, 0)
     assert model.softmax_enabled is True
     with pytest.raises(ValueError, match="softmax_enabled"):
         LinearStart().on_fit_start(fake_trainer(), nn.Linear(2, 2))
@@ -392,8 +396,9 @@ def test_linear_start_in_a_real_lightning_fit(tmp_path):
     torch.manual_seed(0)
     lit = MemNetLitModule(MemN2N(WHERE_SPEC), optimizer=partial(torch.optim.SGD, lr=0.01))
     ls = LinearStart(max_epochs=1, monitor="val/loss")
+    saved = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, filename="{epoch}")
     trainer = pl.Trainer(
-        max_epochs=2, callbacks=[ls, Spy()], logger=False, enable_checkpointing=False,
+        max_epochs=2, callbacks=[ls, Spy(), saved], logger=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
         num_sanity_val_steps=0,
     )  # fmt: skip
@@ -401,6 +406,10 @@ def test_linear_start_in_a_real_lightning_fit(tmp_path):
     trainer.fit(lit, loader(train), loader(val))
     assert seen == [(0, False)] * 3 + [(1, True)] * 3
     assert ls.ended_epoch == 1 and lit.model.softmax_enabled
+    # the epoch-0 checkpoint (validated while linear) keeps the linear mode with its weights
+    modes = [torch.load(tmp_path / f"epoch={e}.ckpt", weights_only=False)["state_dict"]
+             ["model._extra_state"]["softmax_enabled"] for e in (0, 1)]
+    assert modes == [False, True]
 
 
 def test_a_checkpoint_taken_during_linear_start_loads_as_the_linear_model(tmp_path):
