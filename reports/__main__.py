@@ -105,7 +105,9 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
     written.append(babi_heatmap(errors, out / "babi_heatmap.png", pub))
 
     if not df.empty:
-        runs(df).drop(columns=["hardware"], errors="ignore").to_csv(out / "runs.csv", index=False)
+        table = runs(df).drop(columns=["hardware"], errors="ignore")
+        table["run_dir"] = table["run_dir"].map(lambda d: relative_run_dir(d, run_roots))
+        table.to_csv(out / "runs.csv", index=False)
         written.append(out / "runs.csv")
         graph_tasks = curriculum_tasks(run_roots)  # reported by write_curriculum instead
         for task in sorted(t for t in df["task"].dropna().unique()
@@ -131,6 +133,17 @@ def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
     written = [p for p in written if p is not None]
     written.append(write_index(df, written, out))
     return written
+
+
+def relative_run_dir(run_dir: str, roots: list[Path]) -> str:
+    """``run_dir`` from its run root's name on (``multirun/<sweep>/3``), so generated files
+    name no path of the machine that made them."""
+    path = Path(run_dir).resolve()
+    for root in roots:
+        root = root.resolve()
+        if path.is_relative_to(root):
+            return str(Path(root.name) / path.relative_to(root))
+    return path.name
 
 
 def newest_usage_pictures(df: pd.DataFrame, out: Path) -> list[Path | None]:

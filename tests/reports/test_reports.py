@@ -562,3 +562,10 @@ def test_babi_findings_read_each_model_against_its_paper_and_the_targets():
     missed.loc[(missed["column"] == "ours: memn2n per-task 10k best")
                & (missed["row"] == "failed"), "value"] = 5
     assert "failed): not met" in babi_findings(missed)[0]
+
+
+def test_runs_csv_names_run_folders_from_their_root_not_the_machine(tmp_path):
+    write_run(tmp_path / "multirun" / "sweep", "3", metrics={"test/error": 0.1})
+    cli.generate_results([tmp_path / "multirun"], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert table["run_dir"].tolist() == ["multirun/sweep/3"]
