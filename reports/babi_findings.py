@@ -74,18 +74,17 @@ def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
             f"tasks failed), best {fmt(best)}% ({fmt(best_failed, digits=0)} failed); "
             f"{budget_phrase(long, column)}.")
     anchor = ANCHORS.get((ours["model"], ours["training"]))
+    ours_value = best if anchor and anchor[1] == "best" else mean  # the paper's statistic
     pub = published_column(long, anchor[0]) if anchor else None
     if pub is not None:
         p_mean, p_sd = _cell(long, pub, "mean")
         p_failed, _ = _cell(long, pub, "failed")
-        ours_value = best if anchor[1] == "best" else mean
         text += (f" The paper's {pub}: {fmt(p_mean, p_sd)}% ({fmt(p_failed, digits=0)} failed), "
                  f"{fmt(ours_value - p_mean)} points from our {anchor[1]}.")
     target = TARGETS.get((ours["model"], ours["training"]))
     if target is not None:
         limit, most_failed = target
-        value = best if anchor and anchor[1] == "best" else mean
-        met = value <= limit and (most_failed is None or best_failed <= most_failed)
+        met = ours_value <= limit and (most_failed is None or best_failed <= most_failed)
         want = f"mean at most {limit}%" + (f", at most {most_failed} failed" if most_failed
                                             is not None else "")
         text += f" Issue 17's target ({want}): {'met' if met else 'not met'}."
