@@ -51,14 +51,15 @@ def our_columns(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def budget_phrase(long: pd.DataFrame, column: str) -> str:
-    """"S seeds, W h of wall clock and K steps a run"."""
+    """"S seed(s), R runs of W of wall clock and K steps each" (W in h, or in min under 0.1 h)."""
     runs, _ = _cell(long, column, "runs")
-    wall, _ = _cell(long, column, "wall time (h)")
+    per_run, _ = _cell(long, column, "wall time/run (h)")
     steps, _ = _cell(long, column, "steps/run")
     seeds, _ = _cell(long, column, "seeds")
-    per_run = wall / runs if runs else math.nan
-    return (f"{fmt(seeds, digits=0)} seed(s), {fmt(per_run, digits=2)} h of wall clock and "
-            f"{fmt(steps, digits=0)} steps a run")
+    wall = (f"{fmt(per_run * 60, digits=1)} min" if per_run < 0.1
+            else f"{fmt(per_run, digits=2)} h")
+    return (f"{fmt(seeds, digits=0)} seed(s), {fmt(runs, digits=0)} run(s) of {wall} of wall "
+            f"clock and {fmt(steps, digits=0)} steps each")
 
 
 def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
@@ -98,11 +99,15 @@ def word_level_comparison(long: pd.DataFrame, ours: pd.DataFrame) -> str | None:
     if joint["model"].nunique() < 2:
         return None
     means = {r["model"]: _cell(long, r["column"], "mean") for _, r in joint.iterrows()}
+    column = dict(zip(joint["model"], joint["column"], strict=True))
     order = sorted(means, key=lambda m: means[m][0])
     ranked = ", ".join(f"{m.upper()} {fmt(*means[m])}%" for m in order)
-    budgets = sorted({budget_phrase(long, c) for c in joint["column"]})
-    return (f"Word-level joint training at {' / '.join(budgets)}: by mean error over tasks, "
-            f"{ranked} (lowest first).")
+    hours = [_cell(long, column[m], "wall time/run (h)")[0] for m in order]
+    steps = ", ".join(f"{m.upper()} {fmt(_cell(long, column[m], 'steps/run')[0], digits=0)}"
+                      for m in order)
+    return (f"Word-level joint training at one wall-clock budget "
+            f"({fmt(min(hours), digits=2)}-{fmt(max(hours), digits=2)} h a run), by mean error "
+            f"over tasks, lowest first: {ranked}. Steps a run in that budget: {steps}.")
 
 
 def babi_findings(long: pd.DataFrame) -> list[str]:

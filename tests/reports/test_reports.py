@@ -16,7 +16,7 @@ import torch
 
 from reports import __main__ as cli
 from reports.babi_curves import joint_curves, plot_joint_curves
-from reports.babi_findings import babi_findings
+from reports.babi_findings import babi_findings, budget_phrase
 from reports.collect import collect, load_curves, runs, split_metric_key
 from reports.plots import (
     babi_heatmap,
@@ -148,7 +148,7 @@ def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
     assert display.loc["mean", best_col] == f"{sum(best) / 20:.1f}"
     assert display.loc["failed", best_col] == str(sum(b > FAIL_PCT for b in best))
     assert display.loc["runs", mean_col] == "40" and display.loc["steps/run", mean_col] == "100"
-    assert display.loc["wall time (h)", mean_col] == "0.40"
+    assert display.loc["wall time/run (h)", mean_col] == "0.01"  # 1440 s over 40 runs
     # published columns sit beside ours, with their own numbers
     assert display.loc["mean", "DNC2 best [P]"] == "3.8"
     assert display.loc["1", "DNC1 mean [P]"] == "9.0 ± 12.6"
@@ -534,17 +534,17 @@ def _findings_long(columns: dict[str, dict[str, float]]) -> pd.DataFrame:
 
 
 def test_babi_findings_read_each_model_against_its_paper_and_the_targets():
-    budget = {"runs": 20, "seeds": 1, "wall time (h)": 10.0, "steps/run": 900}
+    budget = {"runs": 20, "seeds": 1, "wall time/run (h)": 0.5, "steps/run": 900}
     long = _findings_long({
         "MemN2N (single) best [P]": {"mean": 4.2, "failed": 3},
         "DNC1 mean [P]": {"mean": 16.7, "failed": 11.2},
         "ours: memn2n per-task 10k mean ± sd": {"mean": 7.0, "failed": 5, **budget},
         "ours: memn2n per-task 10k best": {"mean": 6.0, "failed": 4, **budget},
         "ours: dnc joint 10k mean ± sd": {"mean": 40.0, "failed": 18, **budget, "runs": 2,
-                                          "wall time (h)": 4.0},
+                                          "wall time/run (h)": 2.0},
         "ours: dnc joint 10k best": {"mean": 38.0, "failed": 18},
         "ours: lstm joint 10k mean ± sd": {"mean": 35.0, "failed": 17, **budget, "runs": 2,
-                                           "wall time (h)": 4.0},
+                                           "wall time/run (h)": 1.9, "steps/run": 30000},
         "ours: lstm joint 10k best": {"mean": 34.0, "failed": 17},
     })
     items = babi_findings(long)
@@ -552,11 +552,11 @@ def test_babi_findings_read_each_model_against_its_paper_and_the_targets():
     memn2n, dnc, lstm, comparison = items
     assert "paper" not in lstm  # no published LSTM column in this table
     # per-task MemN2N: our best (6.0) against the paper's best, 1.8 points; target 6.2 / 4 met
-    assert "1.8 points from our best" in memn2n and "0.50 h of wall clock" in memn2n
+    assert "1.8 points from our best" in memn2n and "20 run(s) of 0.50 h of wall clock" in memn2n
     assert "target (mean at most 6.2%, at most 4 failed): met" in memn2n
     # joint DNC: our mean against DNC1's mean, 23.3 points; no target
     assert "23.3 points from our mean ± sd" in dnc and "target" not in dnc
-    assert "2.00 h of wall clock" in comparison
+    assert "(1.90-2.00 h a run)" in comparison and "LSTM 30000, DNC 900" in comparison
     assert comparison.index("LSTM 35.0%") < comparison.index("DNC 40.0%")
     missed = long.copy()
     missed.loc[(missed["column"] == "ours: memn2n per-task 10k best")
@@ -569,3 +569,10 @@ def test_runs_csv_names_run_folders_from_their_root_not_the_machine(tmp_path):
     cli.generate_results([tmp_path / "multirun"], tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert table["run_dir"].tolist() == ["multirun/sweep/3"]
+
+
+def test_budget_phrase_gives_short_runs_in_minutes():
+    long = _findings_long({"ours: memn2n per-task 10k mean ± sd": {
+        "runs": 20, "seeds": 1, "wall time/run (h)": 0.02, "steps/run": 846}})
+    phrase = budget_phrase(long, "ours: memn2n per-task 10k mean ± sd")
+    assert phrase == "1 seed(s), 20 run(s) of 1.2 min of wall clock and 846 steps each"
