@@ -33,7 +33,12 @@ from memnets.training.actor_critic import ActorCriticModule, value_spec
 from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
 from memnets.training.checkpoints import CHECKPOINT_DIR, AtomicCheckpointIO, resolve_resume
 from memnets.training.lit_module import DivergedError, MemNetLitModule, count_parameters
-from memnets.training.results import code_version, hardware_info, write_results
+from memnets.training.results import (
+    code_version,
+    earlier_segments,
+    hardware_info,
+    write_results,
+)
 from memnets.training.run_folder import (
     claim,
     is_secondary_rank,
@@ -179,9 +184,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     written) or ``failed`` (the error is raised again after the record is written).
     """
     run = RunState(run_dir=Path(cfg.run_dir), run_id=new_run_id(), start=time.time())
+    in_place = resumes_in_place(run.run_dir, cfg.get("ckpt_path"))
+    if in_place:  # its record is overwritten below: keep what it says the earlier segments took
+        run.earlier = earlier_segments(run.run_dir)
     if not is_secondary_rank(cfg.trainer):
-        claim(run.run_dir, run.run_id,
-              in_place=resumes_in_place(run.run_dir, cfg.get("ckpt_path")))
+        claim(run.run_dir, run.run_id, in_place=in_place)
     stop = StopRequest()
     with stop.installed():
         try:
@@ -220,6 +227,7 @@ class RunState:
     lit: MemNetLitModule | None = None
     datamodule: pl.LightningDataModule | None = None
     tested: str | None = None  # the checkpoint the tests loaded (None: the weights in memory)
+    earlier: dict[str, Any] = field(default_factory=dict)  # run_id, wall_time_s, segments
 
 
 def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
@@ -261,6 +269,15 @@ def _step(run: RunState) -> int:
     return run.trainer.global_step if run.trainer is not None else 0
 
 
+def _wall_time(run: RunState) -> dict[str, Any]:
+    """``wall_time_s`` and ``segments`` of the whole run: this process's time plus that of the
+    earlier segments recorded in the same folder by the same run (a resume in place)."""
+    own = time.time() - run.start
+    earlier = run.earlier if run.earlier.get("run_id") == run.run_id else {}
+    return {"wall_time_s": round(own + float(earlier.get("wall_time_s") or 0.0), 2),
+            "segments": int(earlier.get("segments") or 1) + 1 if earlier else 1}
+
+
 def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
     """Build ``results.json`` from however far the run got, and write it (rank zero only)."""
     if run.trainer is not None and run.status != "failed":
@@ -282,7 +299,8 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "global_step": _step(run),
         # epochs begun (the budget column of reports)
         "epochs": run.trainer.current_epoch if run.trainer is not None else 0,
-        "wall_time_s": round(time.time() - run.start, 2),
+        # a run resumed in its own folder counts the segments before this one (same run_id)
+        **_wall_time(run),
         "hardware": hardware_info(),
         "code_version": code_version(),
         "config": OmegaConf.to_container(cfg, resolve=True),

@@ -3,10 +3,13 @@
 Each run is ``python run.py <overrides> logger=csv hydra.run.dir=<out>/<sweep>/<i>`` in a
 subprocess (a fresh process per run, as ``wandb agent`` does), its console output in
 ``<run dir>/stdout.log``. A run whose folder already holds a completed ``results.json`` made with
-the same overrides is skipped, so an interrupted sweep resumes where it stopped; an earlier
-attempt that did not complete is moved to ``<sweep>/superseded/`` and the run starts afresh; a
-folder holding a run with other overrides is refused. A run's outcome comes from its exit code
-and its record together: a crashed run is never reported as completed.
+the same overrides is skipped, so an interrupted sweep resumes where it stopped. A run that was
+interrupted (its record says so, or it has none: killed) and left a checkpoint goes on from it in
+its folder (``ckpt_path=<run dir>``; a ``trainer.max_time`` budget counts the time before the
+stop, since Lightning's Timer is in the checkpoint); any other earlier attempt with the same
+overrides (failed, diverged, no checkpoint) is moved to ``<sweep>/superseded/`` and the run
+starts afresh; a folder holding a run with other overrides is refused. A run's outcome comes
+from its exit code and its record together: a crashed run is never reported as completed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from memnets.sweep.expand import Sweep, describe, render_value
+from memnets.training.checkpoints import checkpoint_files
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_LOGGER = "csv"
@@ -33,6 +37,8 @@ LOCAL_LOGGER = "csv"
 # (SIGINT/SIGTERM), 1 any other crash.
 EXIT_DIVERGED, EXIT_INTERRUPTED = 3, (130, 143)
 RESULTS_FILE, LOG_FILE = "results.json", "stdout.log"
+RESUME_KEY = "ckpt_path"  # the override a resumed run gets; not part of what the run is
+RESUMABLE = (None, "interrupted")  # record statuses of a run that may go on (None: killed)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class PlannedRun:
 
     def argv(self, python: str = sys.executable) -> list[str]:
         return [python, "run.py", *self.overrides]
+
+    def resumed(self) -> PlannedRun:
+        """The same run, going on from the checkpoints in its folder."""
+        return replace(self, overrides=[*self.overrides, f"{RESUME_KEY}={self.run_dir}"])
 
 
 def parse_extra(extra: list[str]) -> dict[str, str]:
@@ -79,6 +89,11 @@ def task_overrides(run: PlannedRun) -> list[str]:
     return [o for o in run.overrides if not o.startswith("hydra.")]
 
 
+def _what_the_run_is(overrides: list[str]) -> list[str]:
+    """Overrides without the resume one, sorted: a run resumed is the same run."""
+    return sorted(o for o in map(str, overrides) if not o.startswith(f"{RESUME_KEY}="))
+
+
 def _saved_overrides(run: PlannedRun) -> list[str] | None:
     """The overrides Hydra recorded in the run folder, or None if it recorded none (readably)."""
     saved = run.run_dir / ".hydra" / "overrides.yaml"
@@ -93,7 +108,7 @@ def same_run(run: PlannedRun) -> bool:
     """The folder's run was made by exactly these overrides (order-free: Hydra applies distinct
     keys independently)."""
     saved = _saved_overrides(run)
-    return saved is not None and sorted(map(str, saved)) == sorted(task_overrides(run))
+    return saved is not None and _what_the_run_is(saved) == _what_the_run_is(task_overrides(run))
 
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:
@@ -115,7 +130,8 @@ def folder_decision(run: PlannedRun, rerun: bool) -> str:
     """What to do with the run's folder before running it.
 
     ``fresh``: absent or empty; ``skip``: completed before with these overrides (unless
-    ``rerun``); ``supersede``: an earlier attempt of this run (same overrides, or only the
+    ``rerun``); ``resume``: interrupted or killed with these overrides, with a checkpoint (unless
+    ``rerun``); ``supersede``: another earlier attempt of this run (same overrides, or only the
     runner's own ``stdout.log``) is moved to ``superseded/``; ``refuse``: it holds another run.
     """
     folder = run.run_dir
@@ -124,6 +140,9 @@ def folder_decision(run: PlannedRun, rerun: bool) -> str:
         return "fresh"
     if not rerun and already_done(run):
         return "skip"
+    if (not rerun and same_run(run) and checkpoint_files(folder)
+            and (read_record(folder) or {}).get("status") in RESUMABLE):
+        return "resume"
     if same_run(run) or contents == {LOG_FILE}:
         return "supersede"
     return "refuse"
@@ -171,9 +190,11 @@ def outcome(run: PlannedRun, returncode: int) -> dict[str, Any]:
 
 
 def execute(run: PlannedRun, python: str) -> int:
-    """Run one run.py in a fresh process, its output in ``<run dir>/stdout.log``."""
+    """Run one run.py in a fresh process, its output in ``<run dir>/stdout.log`` (appended to
+    when the run resumes, so the log holds every segment)."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run.run_dir / LOG_FILE, "w") as log:
+    resuming = any(o.startswith(f"{RESUME_KEY}=") for o in run.overrides)
+    with open(run.run_dir / LOG_FILE, "a" if resuming else "w") as log:
         try:
             return subprocess.run(run.argv(python), cwd=REPO, stdout=log,
                                   stderr=subprocess.STDOUT, check=False).returncode
@@ -213,6 +234,10 @@ def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
             if decision == "supersede":
                 console.print(f"[dim]{run.index}: earlier attempt moved to "
                               f"{supersede(run.run_dir)}", soft_wrap=True)
+            if decision == "resume":
+                console.print(f"[dim]{run.index}: interrupted before, resuming from its "
+                              f"checkpoint ({_label(run)})", soft_wrap=True)
+                run = run.resumed()
             todo.append(run)
     stop = threading.Event()
 

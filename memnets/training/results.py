@@ -68,3 +68,16 @@ def write_results(run_dir: Path, record: dict[str, Any]) -> Path:
 
 def read_results(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
+
+
+def earlier_segments(run_dir: Path) -> dict[str, Any]:
+    """What the run folder's record says about the run so far (``run_id``, ``wall_time_s``,
+    ``segments``), before a resume in place overwrites it; empty if there is no readable record
+    (a run killed without one: its time before the last checkpoint is then not counted)."""
+    try:
+        record = json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    return {k: record.get(k) for k in ("run_id", "wall_time_s", "segments")}

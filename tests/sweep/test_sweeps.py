@@ -166,7 +166,9 @@ def test_installing_memnets_adds_no_top_level_sweeps_package(tmp_path):
 
 FAKE_RUN = '''#!{python}
 """Stands in for `python run.py <overrides>`: seed 0 completes, seed 1 crashes with no record,
-seed 2 exits 0 with a failed record; with wait_for=K it waits until K runs have started."""
+seed 2 exits 0 with a failed record, seed 3 is stopped by SIGTERM (a checkpoint, an interrupted
+record, exit 143) unless it resumes (ckpt_path=...), then completes; with wait_for=K it waits
+until K runs have started."""
 import json, sys, time
 from pathlib import Path
 args = dict(a.split("=", 1) for a in sys.argv[2:])
@@ -182,8 +184,18 @@ if "wait_for" in args:
             sys.exit(1)
         time.sleep(0.05)
 seed = int(args["seed"])
+print("segment", " ".join(sys.argv[2:]))
 if seed == 1:
     sys.exit(1)
+if seed == 3 and "ckpt_path" not in args:
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    (run_dir / "checkpoints" / "interrupted.ckpt").write_bytes(b"state")
+    (run_dir / "results.json").write_text(json.dumps({{"status": "interrupted", "objective": None,
+                                                      "message": "SIGTERM at step 5"}}))
+    sys.exit(143)
+if seed == 3:
+    assert args["ckpt_path"] == str(run_dir), args
+    seed = 0
 status = "completed" if seed == 0 else "failed"
 (run_dir / "results.json").write_text(json.dumps({{"status": status, "objective": 0.5,
                                                   "message": None}}))
@@ -282,3 +294,32 @@ def test_the_word_level_sweep_gives_every_model_one_cpu_budget():
         budgets.add((recipe.trainer.max_time, recipe.threads, recipe.trainer.max_steps))
         assert recipe.task.granularity == "word" and recipe.model._target_
     assert budgets == {("00:02:00:00", 1, -1)}
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_is_then_done(tmp_path, fake_python):
+    """A sweep stopped mid-run (SIGTERM at a session's end) goes on with that run from its
+    checkpoint, in its folder, with its log kept; once completed it is skipped."""
+    (run,) = _planned(tmp_path, [3])
+    (first,) = run_all([run], python=fake_python)
+    assert first["status"] == "interrupted"
+    (second,) = run_all([run], python=fake_python)
+    assert second["status"] == "completed" and not second.get("skipped")
+    log = (run.run_dir / "stdout.log").read_text().splitlines()
+    assert len(log) == 2 and "ckpt_path" not in log[0] and f"ckpt_path={run.run_dir}" in log[1]
+    assert not (run.run_dir.parent / "superseded").exists()  # resumed in place, nothing moved
+    (third,) = run_all([run], python=fake_python)  # recorded with ckpt_path: still this run
+    assert third.get("skipped") and third["status"] == "completed"
+
+
+def test_a_failed_run_or_one_without_a_checkpoint_starts_afresh(tmp_path, fake_python):
+    (run,) = _planned(tmp_path, [3])
+    run_all([run], python=fake_python)
+    for path in (run.run_dir / "checkpoints").iterdir():
+        path.unlink()  # interrupted before its first checkpoint: nothing to go on from
+    (again,) = run_all([run], python=fake_python)
+    assert again["status"] == "interrupted"  # started afresh (no ckpt_path), stopped again
+    assert len(list((run.run_dir.parent / "superseded").iterdir())) == 1
+    (run.run_dir / "results.json").write_text(json.dumps({"status": "failed"}))
+    (after_failure,) = run_all([run], python=fake_python)
+    assert after_failure["status"] == "interrupted"  # a failed run is not resumed either
+    assert len(list((run.run_dir.parent / "superseded").iterdir())) == 2

@@ -94,9 +94,22 @@ def test_a_run_resumed_in_its_own_folder_keeps_the_folder_and_its_id(make_cfg, t
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
     record = train(make_cfg(*TINY, f"ckpt_path={run_dir}"))
     assert record["status"] == "completed" and record["run_id"] == first["run_id"]
+    # the budget is the whole run's: the first segment's time is counted, not overwritten
+    assert first["segments"] == 1 and record["segments"] == 2
+    assert record["wall_time_s"] > first["wall_time_s"] > 0
     assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
     with pytest.raises(RunError, match="is taken by run"):  # a new run may not write there
         train(make_cfg(*TINY))
+
+
+def test_a_wall_clock_budget_travels_in_the_checkpoint(make_cfg, tmp_path):
+    """trainer.max_time (the word-level bAbI budget) survives a stop: Lightning's Timer state,
+    the training time spent so far, is in the checkpoint a resumed run starts from."""
+    with pytest.raises(RunInterrupted):
+        train(make_cfg(*TINY, "debug=interrupt", "trainer.max_time=00:01:00:00"))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "interrupted.ckpt", weights_only=False)
+    (timer,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("Timer")]
+    assert 0 < timer["time_elapsed"]["train"] < 3600
 
 
 def test_only_rank_zero_of_a_multi_process_run_claims_the_folder(monkeypatch):
