@@ -116,6 +116,8 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
                     for pi, ci in zip(p, c, strict=True):
                         o = o + pi * ci
                 u = (model.H.weight @ u if model.H is not None else u) + o
+                if model.nonlinearity == "relu":  # Table 1's starred model
+                    u = torch.clamp(u, min=0)
             out[b, t] = u @ W
     return out
 
@@ -128,8 +130,10 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
         (SPEC, {"temporal_encoding": False}),
         (SPEC, {"weight_tying": "layerwise"}),
         (SPEC_FEW_CLASSES, {"hops": 2, "memory_size": 50}),
+        (SPEC, {"nonlinearity": "relu"}),
+        (SPEC, {"nonlinearity": "relu", "weight_tying": "layerwise"}),
     ],
-    ids=["adjacent-pe-te", "bow", "no-te", "layerwise", "untied-W"],
+    ids=["adjacent-pe-te", "bow", "no-te", "layerwise", "untied-W", "relu", "relu-layerwise"],
 )
 def test_vectorised_forward_equals_step_reference(spec, kw):
     model = make_model(spec, **kw)
@@ -139,6 +143,17 @@ def test_vectorised_forward_equals_step_reference(spec, kw):
         slow = plain_reference(model, batch)
     assert fast.shape == (3, 17, 1, spec.num_classes)
     torch.testing.assert_close(fast[..., 0, :], slow, rtol=1e-12, atol=1e-12)
+
+
+def test_the_relu_model_is_not_the_linear_one():
+    """ReLU after each hop changes the answers (the state has negative entries to cut)."""
+    batch = story_batch(seed=2)
+    with torch.no_grad():
+        linear = make_model()(batch).logits
+        relu = make_model(nonlinearity="relu")(batch).logits
+    assert (linear - relu).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="nonlinearity"):
+        make_model(nonlinearity="tanh")
 
 
 def test_linear_start_forward_equals_reference_without_softmax():
