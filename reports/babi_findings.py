@@ -6,6 +6,7 @@ common budget, and issue 17's targets met or not."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -62,6 +63,22 @@ def budget_phrase(long: pd.DataFrame, column: str) -> str:
             f"clock and {fmt(steps, digits=0)} steps each")
 
 
+def on_1k_sentence(long: pd.DataFrame, column: str) -> str:
+    """" Task 3 trained on the 1k file (...): X% wrong; the other 19 average Y%." or ""."""
+    text = long[(long["column"] == column) & (long["row"] == "trained on 1k")]
+    tasks = [] if text.empty else [int(t) for t in re.findall(r"\d+", str(text["text"].iloc[0]))]
+    if not tasks:
+        return ""
+    values = {int(r): v for r, v in long.loc[long["column"] == column, ["row", "value"]].values
+              if str(r).isdigit()}
+    rest = [v for t, v in values.items() if t not in tasks and not math.isnan(v)]
+    wrong = ", ".join(f"{fmt(values.get(t, math.nan))}%" for t in tasks)
+    names = "Task " + ", ".join(map(str, tasks)) if len(tasks) == 1 else "Tasks " + ", ".join(
+        map(str, tasks))
+    return (f" {names} trained on the 1k file (the 10k one is missing here): {wrong} wrong; "
+            f"the other {len(rest)} tasks average {fmt(sum(rest) / len(rest))}%.") if rest else ""
+
+
 def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
     """One model's sentence: our mean (and best) error and failed tasks, its paper's anchor."""
     label, column = ours["label"], ours["column"]
@@ -82,6 +99,8 @@ def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
         p_failed, _ = _cell(long, pub, "failed")
         text += (f" The paper's {pub}: {fmt(p_mean, p_sd)}% ({fmt(p_failed, digits=0)} failed), "
                  f"{fmt(ours_value - p_mean)} points from our {anchor[1]}.")
+    compared = f"ours: {label} best" if anchor and anchor[1] == "best" else column
+    text += on_1k_sentence(long, compared)
     target = TARGETS.get((ours["model"], ours["training"]))
     if target is not None:
         limit, most_failed = target

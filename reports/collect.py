@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
-               "epochs", "wall_time_s", "code_version", "hardware")
+               "epochs", "wall_time_s", "code_version", "hardware", "trained_on_1k")
 LONG_COLUMNS = ("split", "group", "metric", "value")
 # Every config value becomes a column ("model.distance", "scheduler.step_size",
 # "callbacks.linear_start.max_epochs", "trainer.gradient_clip_val", "study"...), so runs that
@@ -107,6 +108,14 @@ def hardware_name(record: dict[str, Any]) -> str | None:
     return hardware.get("cuda") or hardware.get("processor")
 
 
+def trained_on_1k(record: dict[str, Any]) -> tuple[int, ...]:
+    """The bAbI tasks a run trained on the 1k file for want of the 10k one (``task.
+    fallback_to_1k``; the data record names each file used instead), e.g. ``(3,)``."""
+    notes = (record.get("data") or {}).get("fallback_to_1k") or []
+    return tuple(sorted({int(m) for note in notes for m in re.findall(r"qa(\d+)_", note.split(
+        " missing")[0])}))
+
+
 def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
     """The long rows of one run."""
     config = record.get("config") or {}
@@ -122,6 +131,7 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
         "wall_time_s": record.get("wall_time_s"),
         "code_version": record.get("code_version"),
         "hardware": hardware_name(record),
+        "trained_on_1k": trained_on_1k(record),
         **config_columns(config),
     }
     rows = []

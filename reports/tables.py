@@ -16,7 +16,8 @@ from reports.published import TASKS, load_discrepancies, per_task, printed, task
 
 SUMMARY_ROWS = ("mean", "failed")
 # Each of our columns states its budget, seed count, hardware and code version (DESIGN §9).
-BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time/run (h)", "hardware", "code")
+BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time/run (h)", "trained on 1k",
+               "hardware", "code")
 # Config columns that never make two runs a different setting.
 NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
 
@@ -65,6 +66,14 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" if _isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def on_1k_summary(errors: pd.DataFrame) -> str:
+    """Which tasks of a column trained on the 1k file (the 10k one missing): "task 3", or "–"."""
+    tasks = sorted({int(t) for t in errors.loc[errors["on_1k"].astype(bool), "task"]})
+    if not tasks:
+        return "–"
+    return ("task " if len(tasks) == 1 else "tasks ") + ", ".join(map(str, tasks))
+
+
 def code_summary(versions: Iterable) -> str:
     """The code a column's runs ran: one short SHA, or "mixed: N commits", then how many runs had
     uncommitted changes or no recorded version, so a column pooled over code versions (or over
@@ -92,7 +101,8 @@ def hardware_summary(hardware: Iterable) -> str:
 def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Per completed bAbI run and task: test and val error in percent.
 
-    Columns run_dir, label, training (joint | per-task), seed, task (int), test, val, failed
+    Columns run_dir, label, training (joint | per-task), seed, task (int), on_1k (trained on
+    the 1k file, the 10k one missing: :func:`reports.collect.trained_on_1k`), test, val, failed
     (test error above 5%, decided on the counts ``test/group/qaN/wrong`` and ``.../total`` when
     the run logged them, see :func:`reports.published.task_failed`). The task
     id comes from the group metric ``{split}/group/qaN/error`` (joint and per-task runs both log
@@ -103,8 +113,8 @@ def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
     babi = df[(df["task"] == "babi") & (df["status"] == "completed")
               & df["metric"].isin(["error", "wrong", "total"]) & df["split"].isin(["test", "val"])]
     if babi.empty:
-        return pd.DataFrame(columns=["run_dir", "label", "training", "seed", "task", "test",
-                                     "val", "failed"])
+        return pd.DataFrame(columns=["run_dir", "label", "training", "seed", "task", "on_1k",
+                                     "test", "val", "failed"])
     shown = ("task.joint", "task.size")  # in the label already
     settings = setting_labels(df[df["task"] == "babi"], ignore=(*NOT_SETTINGS, *shown))
     rows = []
@@ -124,8 +134,10 @@ def babi_task_errors(df: pd.DataFrame) -> pd.DataFrame:
                                    aggfunc="first")
         for group, r in wide.iterrows():
             test = 100 * r.get(("test", "error"), math.nan)
+            on_1k = int(group[2:]) in (first.get("trained_on_1k") or ())
             rows.append({"run_dir": run_dir, "label": label, "training": training,
-                         "seed": first["seed"], "task": int(group[2:]), "test": test,
+                         "seed": first["seed"], "task": int(group[2:]), "on_1k": on_1k,
+                         "test": test,
                          "val": 100 * r.get(("val", "error"), math.nan),
                          "failed": task_failed(test, r.get(("test", "wrong"), math.nan),
                                                r.get(("test", "total"), math.nan))})
@@ -170,6 +182,9 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
             col["epochs/run"] = (float(epochs.mean()) if epochs.notna().any() else math.nan,
                                  math.nan, len(budget))
             col["hardware"] = hardware_summary(budget["hardware"])
+            col["trained on 1k"] = on_1k_summary(g)
+            for task in sorted(g.loc[g["on_1k"].astype(bool), "task"].unique()):
+                col.setdefault("notes", {})[int(task)] = "1k"
             col["code"] = code_summary(budget["code_version"])
             # per run, like steps/run: a budget is what one run (one task, for per-task
             # models) was given; runs x this is the column's total
@@ -213,7 +228,8 @@ def babi_published_columns(published: pd.DataFrame,
 
 
 def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bAbI comparison: rows tasks 1..20, mean, failed (>5%), runs, steps/run, wall time/run (h);
+    """The bAbI comparison: rows tasks 1..20 (a task trained on 1k marked "(1k)"), mean, failed
+    (>5%), runs, steps/run, wall time/run (h), the tasks trained on 1k;
     published columns then ours. Returns (display table of strings, long numeric table)."""
     columns = {**babi_published_columns(published), **babi_ours(babi_task_errors(df), df)}
     index = [str(t) for t in TASKS] + list(SUMMARY_ROWS) + list(BUDGET_ROWS)

@@ -49,7 +49,7 @@ from reports.tables import (
 
 def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status="completed",
               metrics=None, model_cfg=None, task_cfg=None, steps=100, wall=36.0,
-              extra_cfg=None, code=None, epochs=None) -> Path:
+              extra_cfg=None, code=None, epochs=None, data=None) -> Path:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     record = {
@@ -61,7 +61,7 @@ def write_run(root: Path, name: str, *, model="dnc", task="copy", seed=0, status
                    "optimizer": {"lr": 1e-3}, "trainer": {"max_steps": steps},
                    **(extra_cfg or {})},
         "code_version": code, "epochs": epochs,
-        "metrics_csv": "csv/metrics.csv",
+        "metrics_csv": "csv/metrics.csv", "data": data or {},
     }
     (run_dir / "results.json").write_text(json.dumps(record))
     return run_dir
@@ -114,6 +114,10 @@ def test_learning_curves_come_from_the_csv_log(tmp_path):
 
 # ---------------------------------------------------------------- bAbI table
 
+FALLBACK_NOTE = ("tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt missing: used "
+                 "tasks_1-20_v1-2/en/qa3_three-supporting-facts_train.txt (1k) instead")
+
+
 def babi_pertask_runs(root: Path) -> None:
     """MemN2N per-task, tasks 1..20, seeds 0 and 1. Task t errors: seed 0 -> t%, seed 1 ->
     (t + 2)%, except task 1 with seed 1 -> 10%; val errors make seed 1 best on task 3 only."""
@@ -123,6 +127,7 @@ def babi_pertask_runs(root: Path) -> None:
             val = 1.0 if (t == 3) == (seed == 1) else 2.0
             write_run(root, f"s{seed}t{t}", model="memn2n", task="babi", seed=seed,
                       task_cfg={"joint": False, "tasks": [t], "size": "10k"},
+                      data={"fallback_to_1k": [FALLBACK_NOTE]} if t == 3 else None,
                       metrics={f"test/group/qa{t}/error": test / 100,
                                f"val/group/qa{t}/error": val / 100,
                                "test/error": test / 100, "val/error": val / 100})
@@ -137,7 +142,10 @@ def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
     # task 4: 4% and 6%
     assert display.loc["4", mean_col] == "5.0 ± 1.4"
     # best by validation: seed 0 everywhere except task 3 (seed 1: 5%)
-    assert display.loc["3", best_col] == "5.0" and display.loc["4", best_col] == "4.0"
+    assert display.loc["3", best_col] == "5.0 (1k)" and display.loc["4", best_col] == "4.0"
+    # task 3 trained on the 1k file (the data record says so): marked, and named in the budget
+    assert display.loc["3", mean_col].endswith("(1k)") and "(1k)" not in display.loc["2", mean_col]
+    assert display.loc["trained on 1k", mean_col] == "task 3"
     # replica means over tasks: seed 0 = mean(1..20) = 10.5; seed 1 = (10 + sum(4..22)) / 20
     s1 = (10 + sum(t + 2 for t in range(2, 21))) / 20
     m, s, n = mean_sd([10.5, s1])
@@ -576,3 +584,19 @@ def test_budget_phrase_gives_short_runs_in_minutes():
         "runs": 20, "seeds": 1, "wall time/run (h)": 0.02, "steps/run": 846}})
     phrase = budget_phrase(long, "ours: memn2n per-task 10k mean ± sd")
     assert phrase == "1 seed(s), 20 run(s) of 1.2 min of wall clock and 846 steps each"
+
+
+def test_the_findings_give_the_mean_without_the_tasks_trained_on_1k():
+    long = _findings_long({
+        "ours: memn2n per-task 10k mean ± sd": {"mean": 7.0, "failed": 5},
+        "ours: memn2n per-task 10k best": {"mean": 5.5, "failed": 4, "3": 62.0, "1": 1.0,
+                                           "2": 3.0},
+    })
+    long.loc[long["row"] == "3", "value"] = 62.0
+    text_rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan,
+                               "sd": math.nan, "n": 0, "text": "task 3"}
+                              for c in long["column"].unique()])
+    (memn2n,) = babi_findings(pd.concat([long, text_rows], ignore_index=True))
+    # the best column's tasks: 3 (1k) at 62%; the other two average (1 + 3) / 2
+    assert "Task 3 trained on the 1k file" in memn2n and "62.0% wrong" in memn2n
+    assert "the other 2 tasks average 2.0%" in memn2n
