@@ -535,9 +535,15 @@ def test_joint_babi_curves_average_the_tasks_and_count_stories(tmp_path):
     assert plot_joint_curves(collect([tmp_path / "per_task"]), tmp_path / "none.png") is None
 
 
-def _findings_long(columns: dict[str, dict[str, float]]) -> pd.DataFrame:
-    rows = [{"column": c, "row": r, "value": v, "sd": math.nan, "n": 1}
-            for c, cells in columns.items() for r, v in cells.items()]
+def _findings_long(columns: dict[str, dict[str, float]], tasks: int = 20) -> pd.DataFrame:
+    """Long rows of the given cells; each of our columns gets task rows 1..``tasks`` (the
+    column's mean where not given), as a column that ran that many tasks has."""
+    rows = []
+    for c, cells in columns.items():
+        if c.startswith("ours: ") and "mean" in cells:
+            cells = {**{str(t): cells["mean"] for t in range(1, tasks + 1)}, **cells}
+        rows += [{"column": c, "row": r, "value": v, "sd": math.nan, "n": 1}
+                 for r, v in cells.items()]
     return pd.DataFrame(rows)
 
 
@@ -591,8 +597,7 @@ def test_the_findings_give_the_mean_without_the_tasks_trained_on_1k():
         "ours: memn2n per-task 10k mean ± sd": {"mean": 7.0, "failed": 5},
         "ours: memn2n per-task 10k best": {"mean": 5.5, "failed": 4, "3": 62.0, "1": 1.0,
                                            "2": 3.0},
-    })
-    long.loc[long["row"] == "3", "value"] = 62.0
+    }, tasks=3)
     text_rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan,
                                "sd": math.nan, "n": 0, "text": "task 3"}
                               for c in long["column"].unique()])
@@ -600,3 +605,14 @@ def test_the_findings_give_the_mean_without_the_tasks_trained_on_1k():
     # the best column's tasks: 3 (1k) at 62%; the other two average (1 + 3) / 2
     assert "Task 3 trained on the 1k file" in memn2n and "62.0% wrong" in memn2n
     assert "the other 2 tasks average 2.0%" in memn2n
+
+
+def test_a_column_short_of_tasks_says_so_and_is_not_judged_against_its_target():
+    long = _findings_long({
+        "EntNet best [S]": {"mean": 0.5, "failed": 0},
+        "ours: entnet per-task 10k mean ± sd": {"mean": 1.0, "failed": 0},
+        "ours: entnet per-task 10k best": {"mean": 1.0, "failed": 0},
+    }, tasks=7)
+    (entnet,) = babi_findings(long)
+    assert "(over 7 of 20 tasks so far)" in entnet and "not judged" in entnet
+    assert ": met" not in entnet
