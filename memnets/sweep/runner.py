@@ -244,20 +244,24 @@ def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
     def work(run: PlannedRun) -> dict[str, Any]:
         if stop.is_set():
             return _not_run(run, "not run", "the sweep stopped before this run started")
-        return outcome(run, execute(run, python))
+        result = outcome(run, execute(run, python))
+        if result["status"] == "interrupted":
+            stop.set()  # here, not in the main loop: this worker may take the next run at once
+        return result
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress, ThreadPoolExecutor(jobs) as pool:
         bar = progress.add_task(f"sweep ({jobs} at once)", total=len(todo))
         futures = {pool.submit(work, run): run for run in todo}
+        told = False
         try:
             for future in as_completed(futures):
                 result = results[futures[future].index] = future.result()
                 _print_outcome(progress.console, futures[future], result)
                 progress.advance(bar)
-                if result["status"] == "interrupted" and not stop.is_set():
-                    stop.set()
+                if result["status"] == "interrupted" and not told:
+                    told = True
                     progress.console.print("[red]interrupted: no new run starts (run the sweep "
                                            "again to resume; completed runs are skipped)")
         except KeyboardInterrupt:

@@ -323,3 +323,12 @@ def test_a_failed_run_or_one_without_a_checkpoint_starts_afresh(tmp_path, fake_p
     (after_failure,) = run_all([run], python=fake_python)
     assert after_failure["status"] == "interrupted"  # a failed run is not resumed either
     assert len(list((run.run_dir.parent / "superseded").iterdir())) == 2
+
+
+def test_after_an_interrupted_run_no_new_run_starts(tmp_path, fake_python):
+    """With one job, the worker that ran the interrupted run is free at once: the stop must be
+    set before it takes the next run (it used to start one more)."""
+    runs = _planned(tmp_path, [3, 0, 0])
+    outcomes = run_all(runs, jobs=1, python=fake_python)
+    assert [o["status"] for o in outcomes] == ["interrupted", "not run", "not run"]
+    assert not runs[1].run_dir.exists()
