@@ -59,8 +59,11 @@ def budget_phrase(long: pd.DataFrame, column: str) -> str:
     seeds, _ = _cell(long, column, "seeds")
     wall = (f"{fmt(per_run * 60, digits=1)} min" if per_run < 0.1
             else f"{fmt(per_run, digits=2)} h")
+    skipped, _ = _cell(long, column, "skipped steps/run")
+    overflow = (f" ({fmt(skipped, digits=0)} of them skipped: the gradient overflowed)"
+                if skipped >= 0.5 else "")
     return (f"{fmt(seeds, digits=0)} seed(s), {fmt(runs, digits=0)} run(s) of {wall} of wall "
-            f"clock and {fmt(steps, digits=0)} steps each")
+            f"clock and {fmt(steps, digits=0)} steps each{overflow}")
 
 
 def tasks_reported(long: pd.DataFrame, column: str) -> int:

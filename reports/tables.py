@@ -16,8 +16,8 @@ from reports.published import TASKS, load_discrepancies, per_task, printed, task
 
 SUMMARY_ROWS = ("mean", "failed")
 # Each of our columns states its budget, seed count, hardware and code version (DESIGN §9).
-BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time/run (h)", "trained on 1k",
-               "hardware", "code")
+BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time/run (h)",
+               "skipped steps/run", "trained on 1k", "hardware", "code")
 # Config columns that never make two runs a different setting.
 NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
 
@@ -64,6 +64,15 @@ def fmt(mean: float, sd: float = math.nan, digits: int = 1) -> str:
     if _isnan(mean):
         return "–"
     return f"{mean:.{digits}f}" if _isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def skipped_steps(df: pd.DataFrame, run_dirs: Iterable[str]) -> float:
+    """Mean over the runs of the steps whose gradient overflowed and updated nothing
+    (``train/skipped_steps``, :class:`memnets.training.callbacks.SkipNonFiniteGradients`);
+    NaN when no run recorded it (runs from before it existed)."""
+    rows = df[df["run_dir"].isin(list(run_dirs)) & (df["split"] == "train")
+              & (df["metric"] == "skipped_steps") & df["group"].isna()]
+    return float(rows["value"].mean()) if not rows.empty else math.nan
 
 
 def on_1k_summary(errors: pd.DataFrame) -> str:
@@ -174,7 +183,9 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         best_col["mean"] = (best.mean(), math.nan, len(best))
         best_col["failed"] = (float(best_failed), math.nan, len(best))
         budget = rr.loc[g["run_dir"].unique()]
+        skipped = skipped_steps(df, budget.index)
         for col in (mean_col, best_col):
+            col["skipped steps/run"] = (skipped, math.nan, len(budget))
             col["runs"] = (float(len(budget)), math.nan, len(budget))
             col["seeds"] = (float(budget["seed"].nunique()), math.nan, len(budget))
             col["steps/run"] = (float(budget["global_step"].mean()), math.nan, len(budget))
@@ -244,7 +255,8 @@ def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame,
                              "n": 0, "text": col[key], "source": "this suite"})
                 continue
             mean, sd, n = col.get(key, (math.nan, math.nan, 0))
-            digits = 0 if key in ("runs", "seeds", "steps/run", "epochs/run") else (
+            digits = 0 if key in ("runs", "seeds", "steps/run", "epochs/run",
+                                  "skipped steps/run") else (
                 2 if key == "wall time/run (h)" else 1)
             if key == "failed" and _isnan(sd) and not _isnan(mean) and float(mean).is_integer():
                 digits = 0

@@ -146,6 +146,7 @@ def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
     # task 3 trained on the 1k file (the data record says so): marked, and named in the budget
     assert display.loc["3", mean_col].endswith("(1k)") and "(1k)" not in display.loc["2", mean_col]
     assert display.loc["trained on 1k", mean_col] == "task 3"
+    assert display.loc["skipped steps/run", mean_col] == "–"  # not recorded by these runs
     # replica means over tasks: seed 0 = mean(1..20) = 10.5; seed 1 = (10 + sum(4..22)) / 20
     s1 = (10 + sum(t + 2 for t in range(2, 21))) / 20
     m, s, n = mean_sd([10.5, s1])
@@ -170,6 +171,7 @@ def test_joint_runs_use_group_errors_and_the_best_run_by_validation(tmp_path):
         for t in range(1, 21):
             metrics[f"test/group/qa{t}/error"] = err
             metrics[f"val/group/qa{t}/error"] = val
+        metrics["train/skipped_steps"] = 3.0 * seed  # overflowed steps: 0, 3, 6
         write_run(tmp_path, f"j{seed}", model="dnc", task="babi", seed=seed,
                   task_cfg={"joint": True, "tasks": list(range(1, 21)), "size": "1k"},
                   metrics=metrics)
@@ -182,6 +184,7 @@ def test_joint_runs_use_group_errors_and_the_best_run_by_validation(tmp_path):
     assert display.loc["7", "ours: dnc joint 1k mean ± sd"] == "14.0 ± 14.4"
     assert display.loc["7", "ours: dnc joint 1k best"] == "2.0"   # seed 1: lowest val error
     assert display.loc["failed", "ours: dnc joint 1k mean ± sd"] == "13.3 ± 11.5"  # 20, 0, 20
+    assert display.loc["skipped steps/run", "ours: dnc joint 1k mean ± sd"] == "3"
 
 
 def test_partial_task_coverage_is_marked(tmp_path):
@@ -590,6 +593,10 @@ def test_budget_phrase_gives_short_runs_in_minutes():
         "runs": 20, "seeds": 1, "wall time/run (h)": 0.02, "steps/run": 846}})
     phrase = budget_phrase(long, "ours: memn2n per-task 10k mean ± sd")
     assert phrase == "1 seed(s), 20 run(s) of 1.2 min of wall clock and 846 steps each"
+    long.loc[len(long)] = {"column": "ours: memn2n per-task 10k mean ± sd",
+                           "row": "skipped steps/run", "value": 12.0, "sd": math.nan, "n": 1}
+    assert budget_phrase(long, "ours: memn2n per-task 10k mean ± sd").endswith(
+        "846 steps each (12 of them skipped: the gradient overflowed)")
 
 
 def test_the_findings_give_the_mean_without_the_tasks_trained_on_1k():
