@@ -59,7 +59,9 @@ class MemN2N(MemoryNetwork):
             state u after each hop. With ``embed_dim=100`` this is the paper's starred "PE LS
             RN*" model (Table 1 footnote: d = 100 and a ReLU after each hop, after Peng et al.'s
             Neural Reasoner; the model that brings tasks 17 and 19 down), whose 10k per-task
-            column is the 4.2% mean, 3 failed that the DNC and EntNet papers quote.
+            column is the 4.2% mean, 3 failed that the DNC and EntNet papers quote (read from
+            the paper's Table 1 and its footnote as we recall them and as a re-implementation's
+            notes give them; the stored references hold only the quoted column).
 
     Mutable flag: ``softmax_enabled`` is the one piece of mutable configuration a model may
     carry. Linear start (LS, §4.2) sets it to False for the first epochs so that the memory
