@@ -42,6 +42,7 @@ from memnets.training.results import (
 from memnets.training.run_folder import (
     claim,
     is_secondary_rank,
+    keep_earlier_metrics,
     new_run_id,
     resumes_in_place,
     update_claim,
@@ -187,6 +188,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     in_place = resumes_in_place(run.run_dir, cfg.get("ckpt_path"))
     if in_place:  # its record is overwritten below: keep what it says the earlier segments took
         run.earlier = earlier_segments(run.run_dir)
+    run.in_place = in_place
     if not is_secondary_rank(cfg.trainer):
         claim(run.run_dir, run.run_id, in_place=in_place)
     stop = StopRequest()
@@ -228,6 +230,7 @@ class RunState:
     datamodule: pl.LightningDataModule | None = None
     tested: str | None = None  # the checkpoint the tests loaded (None: the weights in memory)
     earlier: dict[str, Any] = field(default_factory=dict)  # run_id, wall_time_s, segments
+    in_place: bool = False  # resumed in its own folder
 
 
 def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
@@ -237,6 +240,8 @@ def _fit_and_test(cfg: DictConfig, run: RunState, stop: StopRequest) -> None:
         run.run_id = resume.run_id or run.run_id
         if not is_secondary_rank(cfg.trainer):
             update_claim(run.run_dir, run.run_id)
+            if run.in_place:  # the CSV logger would start its file afresh
+                keep_earlier_metrics(run.run_dir, resume.global_step)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from reports.collect import RESULTS_FILE, runs
+from reports.collect import RESULTS_FILE, read_metrics_log, runs
 from reports.plots import _save, series_labels
 from reports.tables import setting_labels
 
@@ -52,11 +52,11 @@ def joint_curves(df: pd.DataFrame) -> pd.DataFrame:
     for _, run in runs(joint_runs(df)).iterrows():
         run_dir = Path(run["run_dir"])
         record = json.loads((run_dir / RESULTS_FILE).read_text())
-        csv = run_dir / (record.get("metrics_csv") or "csv/metrics.csv")
-        if not csv.is_file():
+        log = read_metrics_log(run_dir, record)
+        if log is None:
             continue
         batch_size = record.get("config", {}).get("task", {}).get("batch_size", 1)
-        curve = run_curve(pd.read_csv(csv), batch_size)
+        curve = run_curve(log, batch_size)
         frames.append(curve.assign(run_dir=run["run_dir"], model=run["model"], seed=run["seed"]))
     if not frames:
         return pd.DataFrame(columns=CURVE_COLUMNS)

@@ -252,6 +252,20 @@ def runs(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop_duplicates("run_dir")[cols].reset_index(drop=True)
 
 
+def read_metrics_log(run_dir: Path, record: dict[str, Any] | None = None) -> pd.DataFrame | None:
+    """A run's Lightning CSV log (``metrics_csv`` of its record), with the segments kept before
+    it was resumed in its folder (``csv/metrics.until-<step>.csv``) in front; None if it has
+    none."""
+    run_dir = Path(run_dir)
+    current = run_dir / ((record or {}).get("metrics_csv") or "csv/metrics.csv")
+    parts = sorted(current.parent.glob("metrics.until-*.csv")) if current.parent.is_dir() else []
+    if current.is_file():
+        parts.append(current)
+    if not parts:
+        return None
+    return pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+
+
 def load_curves(df: pd.DataFrame, metrics: Iterable[str] = ("val/error",)) -> pd.DataFrame:
     """Learning curves of every run in ``df`` from its ``csv/metrics.csv``: long frame with
     run_dir, model, task, seed, step, metric, value (runs without a CSV log are skipped)."""
@@ -260,11 +274,9 @@ def load_curves(df: pd.DataFrame, metrics: Iterable[str] = ("val/error",)) -> pd
     for _, run in runs(df).iterrows():
         run_dir = Path(run["run_dir"])
         record = json.loads((run_dir / RESULTS_FILE).read_text())
-        rel = record.get("metrics_csv") or "csv/metrics.csv"
-        csv = run_dir / rel
-        if not csv.is_file():
+        log_df = read_metrics_log(run_dir, record)
+        if log_df is None:
             continue
-        log_df = pd.read_csv(csv)
         present = [m for m in metrics if m in log_df.columns]
         if not present or "step" not in log_df.columns:
             continue

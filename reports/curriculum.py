@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reports.collect import hardware_name, read_records, records_frame  # noqa: E402
+from reports.collect import hardware_name, read_metrics_log, read_records, records_frame  # noqa: E402
 from reports.plots import _save  # noqa: E402
 from reports.tables import code_summary, hardware_summary, setting_labels, to_markdown  # noqa: E402
 
@@ -168,9 +168,8 @@ def findings(runs: pd.DataFrame, passes: pd.DataFrame, task: str) -> str:
 def validation_curve(run_dir: str, batch: int, metric: str = "val/error") -> pd.DataFrame:
     """A run's validation ``metric`` (its lesson-pass metric, on the current lesson) against
     training episodes, from its CSV log (empty when it has none)."""
-    csv = Path(run_dir) / "csv" / "metrics.csv"
-    log = pd.read_csv(csv) if csv.is_file() else pd.DataFrame()
-    if metric not in log.columns:
+    log = read_metrics_log(Path(run_dir))
+    if log is None or metric not in log.columns:
         return pd.DataFrame(columns=["episodes", metric])
     log = log.dropna(subset=[metric])
     return pd.DataFrame({"episodes": log["step"] * batch, metric: log[metric]})

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from reports.collect import flatten
+from reports.collect import flatten, read_metrics_log
 
 ALPHA = 0.05
 SOLVE_METRIC = "val/bit_errors"
@@ -90,11 +90,8 @@ def steps_to_solve(curve: pd.DataFrame, threshold: float, budget: int) -> tuple[
 
 def read_curve(run_dir: Path, record: dict[str, Any], metric: str = SOLVE_METRIC) -> pd.DataFrame:
     """The run's validation curve of ``metric`` (columns step, value) from its CSV log."""
-    csv = run_dir / (record.get("metrics_csv") or "csv/metrics.csv")
-    if not csv.is_file():
-        return pd.DataFrame(columns=["step", "value"])
-    log = pd.read_csv(csv)
-    if metric not in log.columns:
+    log = read_metrics_log(run_dir, record)
+    if log is None or metric not in log.columns:
         return pd.DataFrame(columns=["step", "value"])
     return log[["step", metric]].dropna().rename(columns={metric: "value"}).reset_index(drop=True)
 

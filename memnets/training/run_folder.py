@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -115,3 +116,28 @@ class RefuseTakenRunDir(Callback):
         if owner is not None and not resumes_in_place(run_dir, config.get("ckpt_path")):
             print(f"error: {taken_message(run_dir, owner)}", file=sys.stderr)
             sys.exit(2)
+
+
+METRICS_LOG = Path("csv") / "metrics.csv"  # Lightning's CSVLogger file in a run folder
+
+
+def keep_earlier_metrics(run_dir: Path, resume_step: int) -> Path | None:
+    """Before a run resumed in its own folder logs again (Lightning's CSV logger starts its file
+    afresh), move the earlier segments' rows up to ``resume_step`` to ``csv/metrics.until-<step>
+    .csv``; rows after it are dropped, as the resumed run logs those steps again. Returns the new
+    file (None when there was no log). Reports read every segment (:func:`reports.collect.
+    read_metrics_log`)."""
+    log = Path(run_dir) / METRICS_LOG
+    if not log.is_file():
+        return None
+    with open(log, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        rows = [r for r in reader if r.get("step") and int(float(r["step"])) < resume_step]
+    kept = log.with_name(f"metrics.until-{resume_step:09d}.csv")
+    with open(kept, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    log.unlink()
+    return kept

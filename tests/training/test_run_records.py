@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -100,6 +101,29 @@ def test_a_run_resumed_in_its_own_folder_keeps_the_folder_and_its_id(make_cfg, t
     assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
     with pytest.raises(RunError, match="is taken by run"):  # a new run may not write there
         train(make_cfg(*TINY))
+
+
+def test_a_run_resumed_in_its_own_folder_keeps_its_learning_curve(make_cfg, tmp_path):
+    """Lightning's CSV logger starts its file afresh: the rows logged before the stop are kept
+    in csv/metrics.until-<step>.csv and the reports read both segments as one curve."""
+    from reports.collect import read_metrics_log
+
+    run_dir = tmp_path / "run"
+    logged = [o if o != "logger=none" else "logger=csv" for o in TINY]
+    logged += ["trainer.log_every_n_steps=1"]
+    with pytest.raises(RunInterrupted):
+        train(make_cfg(*logged, "debug=interrupt"))
+    first = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    stopped = int(torch.load(run_dir / "checkpoints" / "interrupted.ckpt",
+                             weights_only=False)["global_step"])
+    assert first["step"].min() < stopped
+    train(make_cfg(*logged, f"ckpt_path={run_dir}"))
+    (kept,) = (run_dir / "csv").glob("metrics.until-*.csv")
+    assert pd.read_csv(kept)["step"].max() < stopped
+    both = read_metrics_log(run_dir)
+    steps = both.dropna(subset=["train/loss"])["step"]
+    assert steps.min() == first["step"].min() and steps.max() >= 19  # 20 steps in all
+    assert steps.is_unique  # no step twice, though the second segment redid none or some
 
 
 def test_a_wall_clock_budget_travels_in_the_checkpoint(make_cfg, tmp_path):
