@@ -75,7 +75,7 @@ def earlier_segments(run_dir: Path) -> dict[str, Any]:
     ``segments``), before a resume in place overwrites it; empty if there is no readable record
     (a run killed without one: its time before the last checkpoint is then not counted)."""
     try:
-        record = json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+        record = read_results(Path(run_dir) / RESULTS_FILE)
     except (OSError, ValueError):
         return {}
     if not isinstance(record, dict):
