@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -30,7 +31,12 @@ def hardware_info() -> dict[str, Any]:
 
 
 def code_version(repo: Path | None = None) -> str | None:
-    """The git SHA of the code (with ``-dirty`` for uncommitted changes), or None outside git."""
+    """The git SHA of the code (with ``-dirty`` for uncommitted changes).
+
+    Outside git (a copy of the tree shipped to a cluster node without ``.git``) the SHA comes from
+    the environment variable ``MEMNETS_CODE_VERSION``, which whoever made the copy sets to the
+    commit it was made from; with neither, None (the reports then call the code version unknown).
+    """
     repo = repo or Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(
@@ -41,7 +47,7 @@ def code_version(repo: Path | None = None) -> str | None:
             cwd=repo, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
+        return os.environ.get("MEMNETS_CODE_VERSION") or None
     return sha + ("-dirty" if dirty else "")
 
 

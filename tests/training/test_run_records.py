@@ -237,3 +237,22 @@ def test_resume_skips_a_truncated_checkpoint_with_a_warning(tmp_path, caplog):
     assert "skipping unreadable checkpoint" in caplog.text and "last.ckpt" in caplog.text
     with pytest.raises(RunError, match="is unreadable"):
         resolve_resume(str(folder / "last.ckpt"))
+
+
+def test_code_version_outside_git_comes_from_the_environment(tmp_path, monkeypatch):
+    """A copy of the tree without .git records the commit its maker names, else None."""
+    from memnets.training.results import code_version
+
+    monkeypatch.delenv("MEMNETS_CODE_VERSION", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert code_version(tmp_path) is None
+    monkeypatch.setenv("MEMNETS_CODE_VERSION", "0123abc")
+    assert code_version(tmp_path) == "0123abc"
+
+
+def test_code_version_inside_git_ignores_the_environment(monkeypatch):
+    from memnets.training.results import code_version
+
+    monkeypatch.setenv("MEMNETS_CODE_VERSION", "0123abc")
+    version = code_version()
+    assert version is not None and not version.startswith("0123abc")
