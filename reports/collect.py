@@ -103,9 +103,10 @@ def choice_name(value: str | None, group: str) -> str:
 
 
 def hardware_name(record: dict[str, Any]) -> str | None:
-    """The device a run ran on, from its record: the GPU's name, else the processor's."""
+    """The device a run ran on, from its record: the GPU's name, else the CPU's model name, else
+    (records before the model name was kept) the processor's architecture."""
     hardware = record.get("hardware") or {}
-    return hardware.get("cuda") or hardware.get("processor")
+    return hardware.get("cuda") or hardware.get("cpu_model") or hardware.get("processor")
 
 
 def trained_on_1k(record: dict[str, Any]) -> tuple[int, ...]:

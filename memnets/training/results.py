@@ -18,10 +18,27 @@ RESULTS_FILE = "results.json"
 STATUSES = ("completed", "diverged", "interrupted", "failed")
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's marketing name ("AMD EPYC 7B13"), from Linux's /proc/cpuinfo; None elsewhere.
+
+    ``platform.processor()`` says only "x86_64" on Linux, which tells two machines apart not at
+    all, and a CPU column's wall time means little without the CPU."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model name") and value.strip():
+            return value.strip()
+    return None
+
+
 def hardware_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -623,3 +623,12 @@ def test_a_column_short_of_tasks_says_so_and_is_not_judged_against_its_target():
     (entnet,) = babi_findings(long)
     assert "(over 7 of 20 tasks so far)" in entnet and "not judged" in entnet
     assert ": met" not in entnet
+
+
+def test_hardware_is_the_gpu_else_the_cpu_model_else_the_architecture():
+    from reports.collect import hardware_name
+
+    cpu = {"processor": "x86_64", "cpu_model": "AMD EPYC 7B13", "cuda": None}
+    assert hardware_name({"hardware": cpu}) == "AMD EPYC 7B13"
+    assert hardware_name({"hardware": {**cpu, "cuda": "NVIDIA H200"}}) == "NVIDIA H200"
+    assert hardware_name({"hardware": {"processor": "x86_64"}}) == "x86_64"

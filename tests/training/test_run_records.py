@@ -256,3 +256,13 @@ def test_code_version_inside_git_ignores_the_environment(monkeypatch):
     monkeypatch.setenv("MEMNETS_CODE_VERSION", "0123abc")
     version = code_version()
     assert version is not None and not version.startswith("0123abc")
+
+
+def test_cpu_model_is_read_from_cpuinfo_and_absent_without_it(tmp_path):
+    from memnets.training.results import cpu_model
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert cpu_model(info) == "AMD EPYC 7B13"
+    assert cpu_model(tmp_path / "missing") is None
