@@ -20,6 +20,11 @@ BUDGET_ROWS = ("runs", "seeds", "steps/run", "epochs/run", "wall time/run (h)",
                "skipped steps/run", "trained on 1k", "hardware", "code")
 # Config columns that never make two runs a different setting.
 NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
+# Safety callbacks that change nothing unless they act: a run in which the callback's own count
+# (a train metric) stayed 0 trained exactly as a run without it, so the callback's config does not
+# set it apart (the word-level DNC's seed 0 predates SkipNonFiniteGradients; seed 1 has it and
+# skipped no step). A run in which it acted is a different setting.
+INERT_UNLESS_USED = {"callbacks.skip_nonfinite.": "skipped_steps"}
 
 
 # ---------------------------------------------------------------- settings and statistics
@@ -27,7 +32,7 @@ NOT_SETTINGS = ("task.tasks", "task.val_size", "task.test_size")
 def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd.Series:
     """Per run_dir: the config values that differ between runs of the same (task, model), as
     ``"model.distance=dot, task.variable_length=False"`` ("" when nothing differs)."""
-    rr = run_rows(df)
+    rr = _unused_safety_blanked(run_rows(df), df)
     cfg_cols = [c for c in rr.columns if "." in c and c not in set(ignore)]
     labels = {}
     for _, g in rr.groupby(["task", "model"], dropna=False):
@@ -37,6 +42,21 @@ def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd
         for _, r in g.iterrows():
             labels[r["run_dir"]] = ", ".join(f"{c}={_short(r[c])}" for c in varying)
     return pd.Series(labels, name="setting", dtype=object)
+
+
+def _unused_safety_blanked(rr: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """``rr`` (one row per run) with the config of each INERT_UNLESS_USED callback blanked in the
+    runs where its count is recorded and 0, as if the callback were absent."""
+    rr = rr.copy()
+    for prefix, metric in INERT_UNLESS_USED.items():
+        cols = [c for c in rr.columns if c.startswith(prefix)]
+        counts = df[(df["split"] == "train") & (df["metric"] == metric)
+                    & df["group"].isna()].groupby("run_dir")["value"].max()
+        unused = rr["run_dir"].map(counts).eq(0)
+        if cols and unused.any():
+            rr[cols] = rr[cols].astype(object)
+            rr.loc[unused, cols] = math.nan  # what a run without the callback has
+    return rr
 
 
 def _short(value) -> str:

@@ -632,3 +632,16 @@ def test_hardware_is_the_gpu_else_the_cpu_model_else_the_architecture():
     assert hardware_name({"hardware": cpu}) == "AMD EPYC 7B13"
     assert hardware_name({"hardware": {**cpu, "cuda": "NVIDIA H200"}}) == "NVIDIA H200"
     assert hardware_name({"hardware": {"processor": "x86_64"}}) == "x86_64"
+
+
+def test_a_safety_callback_that_never_acted_does_not_split_a_column(tmp_path):
+    """A run whose SkipNonFiniteGradients skipped no step trained as one without the callback
+    and pools with it; a run in which it skipped steps is a setting of its own."""
+    callback = {"callbacks": {"skip_nonfinite": {"max_in_a_row": 20}}}
+    write_run(tmp_path, "without", metrics={"test/error": 0.5})
+    write_run(tmp_path, "unused", seed=1, extra_cfg=callback,
+              metrics={"test/error": 0.5, "train/skipped_steps": 0})
+    write_run(tmp_path, "used", seed=2, extra_cfg=callback,
+              metrics={"test/error": 0.5, "train/skipped_steps": 3})
+    labels = {Path(run).name: label for run, label in setting_labels(collect([tmp_path])).items()}
+    assert labels["without"] == labels["unused"] != labels["used"]
