@@ -40,6 +40,7 @@ from memnets.training.results import (
     write_results,
 )
 from memnets.training.run_folder import (
+    METRICS_LOG,
     claim,
     is_secondary_rank,
     keep_earlier_metrics,
@@ -287,7 +288,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
     """Build ``results.json`` from however far the run got, and write it (rank zero only)."""
     if run.trainer is not None and run.status != "failed":
         run.metrics.update(_final_metrics(run.trainer))
-    csv = run.run_dir / "csv/metrics.csv"
+    csv = run.run_dir / METRICS_LOG
     record = {
         "status": run.status,
         "message": run.message,
@@ -313,7 +314,7 @@ def _record(cfg: DictConfig, run: RunState) -> dict[str, Any]:
         "curriculum": _curriculum_record(run.trainer) if run.trainer is not None else None,
         "checkpoint_dir": "checkpoints",
         "tested_checkpoint": run.tested,  # None: tested with the weights in memory
-        "metrics_csv": "csv/metrics.csv" if csv.exists() else None,
+        "metrics_csv": METRICS_LOG.as_posix() if csv.exists() else None,
     }
     if run.trainer.is_global_zero if run.trainer is not None else not is_secondary_rank(cfg.trainer):
         if run.status == "completed" and cfg.memory_picture:

@@ -29,7 +29,7 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
         return None
     for line in lines:
         key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model name") and value.strip():
+        if key.strip() == "model name" and value.strip():
             return value.strip()
     return None
 
