@@ -51,9 +51,11 @@ class MemN2N(MemoryNetwork):
             between hops, §2.2).
         encoding: ``"position"`` (PE, §4.1) or ``"bow"`` (bag of words).
         temporal_encoding: add the learned T_A(i), T_C(i) rows by memory age (TE, §4.1).
-        random_noise: RN (§4.1): during training each statement has this probability of an empty
-            memory inserted just before it, which shifts the age of every older memory by one
-            (the empty memories themselves take no attention here). 0 disables it.
+        random_noise: RN (§4.1: empty memories added at random to the stories): during
+            training each statement has this probability of an empty memory inserted just
+            before it. The empty memory shifts the age of every older memory by one and is a
+            memory like the others: zero content, so m_i = T_A(i) and c_i = T_C(i), and it takes
+            its share of the attention (that is how RN regularises T_A). 0 disables it.
         init_std: σ of the N(0, σ) initialisation of every weight (paper: 0.1).
         nonlinearity: ``None`` (the linear model of §2) or ``"relu"``: ReLU on the internal
             state u after each hop. With ``embed_dim=100`` this is the paper's starred "PE LS
@@ -167,19 +169,26 @@ class MemN2N(MemoryNetwork):
             l_weights = word_mask[..., None].to(dtype)  # (B, T, L, 1)
 
         is_input = role == Role.INPUT  # (B, T)
-        ages = memory_ages(is_input, self._noise(is_input))  # (B, T, T) age of memory s at step t
-        window = memory_window(is_input, ages, self.memory_size)  # (B, T, T) bool
-        age_idx = ages.clamp(0, self.memory_size - 1)  # (B, T, T) T_A row per pair
+        empties = self._noise(is_input)  # (B, T) or None: RN, training only
+        ages = memory_ages(is_input, empties)  # (B, T, T) age of memory s at step t
+        window = memory_window(is_input, ages, self.memory_size)  # (B, T, M) bool, M = T
+        if empties is not None:  # M = 2T slots: the T steps, then the empty memory before each
+            e_ages = ages + 1  # (B, T, T): an empty is one older than the statement after it
+            window = torch.cat([window, memory_window(empties.bool(), e_ages, self.memory_size)], 2)
+            ages = torch.cat([ages, e_ages], 2)  # (B, T, M)
+        age_idx = ages.clamp(0, self.memory_size - 1)  # (B, T, M) T_A row per pair
 
         u = gather_query(encode_sentences(self._B()(tokens), l_weights), role)  # (B, T, d)
         attention: list[Tensor] = []
         for k in range(1, self.hops + 1):
             m = encode_sentences(self._A(k)(tokens), l_weights)  # (B, T, d) memory side
             c = encode_sentences(self._C(k)(tokens), l_weights)  # (B, T, d)
-            scores = u @ m.transpose(1, 2)  # (B, T, T): u_tᵀ m_s
+            if empties is not None:  # an empty memory's content is zero (only T_A, T_C)
+                m, c = (torch.cat([x, torch.zeros_like(x)], 1) for x in (m, c))  # (B, M, d)
+            scores = u @ m.transpose(1, 2)  # (B, T, M): u_tᵀ m_s
             if self.temporal_encoding:
                 scores = scores + torch.gather(u @ self._T_A(k).T, 2, age_idx)  # + u_tᵀ T_A(age)
-            p = attend(scores, window, softmax=self.softmax_enabled)  # (B, T, T)
+            p = attend(scores, window, softmax=self.softmax_enabled)  # (B, T, M)
             o = p @ c  # (B, T, d): Σ_s p_ts c_s
             if self.temporal_encoding:
                 p_by_age = torch.zeros(
@@ -189,7 +198,7 @@ class MemN2N(MemoryNetwork):
             u = (self.H(u) if self.H is not None else u) + o  # (B, T, d)
             if self.nonlinearity == "relu":
                 u = torch.relu(u)
-            attention.append(p)
+            attention.append(p[..., : tokens.shape[1]])  # (B, T, T): the statements' share
         y = self._answer(u)  # (B, T, O)
         aux = {"hop_attention": torch.stack(attention, dim=2)} if trace else {}  # (B, T, K, T)
         return ModelOutput(reshape_logits(y, self.spec), aux)

@@ -99,15 +99,18 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
                     if empties is not None and empties[b, s]:
                         seq.append(None)
                     seq.append(s)
-            mems = [(len(seq) - 1 - i, s) for i, s in enumerate(seq) if s is not None]
+            # (age, step), step None for an empty memory: zero content, still a memory (RN)
+            mems = [(len(seq) - 1 - i, s) for i, s in enumerate(seq)]
             mems = [(age, s) for age, s in mems if age < S]  # the most recent S memories
             queries = [s for s in range(t + 1) if roles[s] == Role.QUERY]
             u = plain_encode(Bq, sent[queries[-1]], d, position) if queries else torch.zeros(d, dtype=W.dtype)
             for k in range(1, K + 1):
                 o = torch.zeros(d, dtype=W.dtype)
                 if mems:
-                    m = [plain_encode(A(k), sent[s], d, position) for _, s in mems]
-                    c = [plain_encode(C(k), sent[s], d, position) for _, s in mems]
+                    m = [plain_encode(A(k), sent[s] if s is not None else [], d, position)
+                         for _, s in mems]
+                    c = [plain_encode(C(k), sent[s] if s is not None else [], d, position)
+                         for _, s in mems]
                     if model.temporal_encoding:
                         m = [mi + TA(k)[age] for mi, (age, _) in zip(m, mems, strict=True)]
                         c = [ci + TC(k)[age] for ci, (age, _) in zip(c, mems, strict=True)]
@@ -180,6 +183,34 @@ def test_random_noise_time_shifts_equal_reference_with_empty_memories(monkeypatc
         clean = plain_reference(model, batch)
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(fast, clean)  # the shifts did change something
+
+
+def test_random_noise_empty_memory_is_an_empty_sentence_in_the_story(monkeypatch):
+    """RN as the paper describes it (§4.1, empty memories added to the stories): a training forward
+    with an empty memory drawn before statement s answers exactly as the same model, without
+    noise, on the story with an empty (all-PAD) statement written in before s."""
+    gen = torch.Generator().manual_seed(11)
+    story = random_story(gen, 12)
+    statements = (story.role == Role.INPUT).nonzero().flatten().tolist()
+    before = statements[1:4]  # empties before the 2nd-4th statements
+    empties = torch.zeros(1, 12, dtype=torch.long)
+    empties[0, before] = 1
+    rows, keep = [], []
+    for t in range(12):
+        if t in before:  # the empty statement: no words at all
+            rows.append((torch.full((L,), PAD_ID), int(Role.INPUT), IGNORE_INDEX, False))
+        keep.append(len(rows))
+        rows.append((story.inputs[t], int(story.role[t]), int(story.target[t, 0]),
+                     bool(story.target_mask[t])))
+    written = Episode(torch.stack([r[0] for r in rows]), torch.tensor([r[1] for r in rows]),
+                      torch.tensor([[r[2]] for r in rows]), torch.tensor([r[3] for r in rows]), 0)
+    model = make_model(random_noise=0.5, memory_size=5)
+    with torch.no_grad():
+        reference = model.eval()(collate([written])).logits[0, keep]
+        model.train()
+        monkeypatch.setattr(model, "_noise", lambda is_input: empties)
+        noisy = model(collate([story])).logits[0]
+    torch.testing.assert_close(noisy, reference, rtol=1e-12, atol=1e-12)
 
 
 def test_random_noise_only_in_training():
