@@ -103,10 +103,14 @@ class MemNetLitModule(pl.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, self.train_metrics, "train")
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        # all ranks of a DDP run decide together: a rank that stopped alone would leave the
+        # others waiting in the gradient all-reduce, and only rank 0 writes the record
+        if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            where = "" if not finite else " on another rank"
             raise DivergedError(
-                f"training loss is {loss.item()} at step {self.global_step}; the run stops and "
-                "keeps its last good checkpoint"
+                f"training loss is {loss.item() if not finite else 'not finite'}{where} at step "
+                f"{self.global_step}; the run stops and keeps its last good checkpoint"
             )
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.batch_size)
         if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:

@@ -82,6 +82,22 @@ def test_nan_loss_stops_as_diverged_and_keeps_the_last_good_checkpoint(make_cfg,
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
+def test_nan_loss_on_another_rank_stops_this_one_as_diverged(make_cfg, monkeypatch):
+    """DDP ranks decide together (reduce_boolean_decision, all=True): a rank whose own loss is
+    finite stops as diverged when another rank's is not, instead of waiting in an all-reduce
+    the stopped rank never joins. Here the strategy answers as if another rank saw NaN at 25."""
+    real = pl.strategies.SingleDeviceStrategy.reduce_boolean_decision
+
+    def another_rank_nan(self, decision, all=True):
+        return real(self, decision, all) and self.lightning_module.global_step != 25
+
+    monkeypatch.setattr(pl.strategies.SingleDeviceStrategy, "reduce_boolean_decision",
+                        another_rank_nan)
+    record = train(make_cfg("model=lstm", "task=copy", *SHORT))
+    assert record["status"] == "diverged" and "another rank" in record["message"]
+    assert record["global_step"] == 25
+
+
 RESUME = ["model=lstm", "task=copy", "task.train_size=160", "trainer.max_steps=30",
           "trainer.val_check_interval=10", "task.val_size=32", "task.test_size=32",
           "memory_picture=false"]  # 10 batches an epoch: step 15 is mid-epoch 1
