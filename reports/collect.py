@@ -104,9 +104,13 @@ def choice_name(value: str | None, group: str) -> str:
 
 def hardware_name(record: dict[str, Any]) -> str | None:
     """The device a run ran on, from its record: the GPU's name, else the CPU's model name, else
-    (records before the model name was kept) the processor's architecture."""
+    (records before the model name was kept) the processor's architecture, marked as such so a
+    column whose seeds span that change does not read as two kinds of machine."""
     hardware = record.get("hardware") or {}
-    return hardware.get("cuda") or hardware.get("cpu_model") or hardware.get("processor")
+    if hardware.get("cuda") or hardware.get("cpu_model"):
+        return hardware.get("cuda") or hardware.get("cpu_model")
+    processor = hardware.get("processor")
+    return f"{processor} (CPU model not recorded)" if processor else None
 
 
 def trained_on_1k(record: dict[str, Any]) -> tuple[int, ...]:

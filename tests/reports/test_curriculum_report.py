@@ -124,7 +124,8 @@ def test_budget_names_seeds_wall_time_episodes_hardware_and_code(tmp_path):
         path.write_text(json.dumps(record))
     runs, _ = curriculum_runs([tmp_path])
     assert budget_line("dnc", runs) == ("dnc: 2 run(s) (seed 0, 1), 1.50 h of wall time (median), "
-                                        "up to 1,600 training episodes at batch 2; cpu x2; code abcdef1")
+                                        "up to 1,600 training episodes at batch 2; "
+                                        "cpu x2 (CPU model not recorded); code abcdef1")
 
 
 def test_the_readme_gets_the_traversal_findings(tmp_path):
