@@ -107,9 +107,9 @@ def hardware_name(record: dict[str, Any]) -> str | None:
     (records before the model name was kept) the processor's architecture, marked as such so a
     column whose seeds span that change does not read as two kinds of machine."""
     hardware = record.get("hardware") or {}
-    if hardware.get("cuda") or hardware.get("cpu_model"):
-        return hardware.get("cuda") or hardware.get("cpu_model")
-    processor = hardware.get("processor")
+    name, processor = hardware.get("cuda") or hardware.get("cpu_model"), hardware.get("processor")
+    if name:
+        return name
     return f"{processor} (CPU model not recorded)" if processor else None
 
 

@@ -168,6 +168,7 @@ class MemN2N(MemoryNetwork):
         else:
             l_weights = word_mask[..., None].to(dtype)  # (B, T, L, 1)
 
+        T = tokens.shape[1]
         is_input = role == Role.INPUT  # (B, T)
         empties = self._noise(is_input)  # (B, T) or None: RN, training only
         ages = memory_ages(is_input, empties)  # (B, T, T) age of memory s at step t
@@ -183,13 +184,13 @@ class MemN2N(MemoryNetwork):
         for k in range(1, self.hops + 1):
             m = encode_sentences(self._A(k)(tokens), l_weights)  # (B, T, d) memory side
             c = encode_sentences(self._C(k)(tokens), l_weights)  # (B, T, d)
-            if empties is not None:  # an empty memory's content is zero (only T_A, T_C)
-                m, c = (torch.cat([x, torch.zeros_like(x)], 1) for x in (m, c))  # (B, M, d)
-            scores = u @ m.transpose(1, 2)  # (B, T, M): u_tᵀ m_s
+            scores = u @ m.transpose(1, 2)  # (B, T, T): u_tᵀ m_s
+            if empties is not None:  # an empty memory has no content: u_tᵀ 0 = 0, only T_A, T_C
+                scores = torch.cat([scores, torch.zeros_like(scores)], 2)  # (B, T, M)
             if self.temporal_encoding:
                 scores = scores + torch.gather(u @ self._T_A(k).T, 2, age_idx)  # + u_tᵀ T_A(age)
             p = attend(scores, window, softmax=self.softmax_enabled)  # (B, T, M)
-            o = p @ c  # (B, T, d): Σ_s p_ts c_s
+            o = p[..., :T] @ c  # (B, T, d): Σ_s p_ts c_s (empty memories add no content)
             if self.temporal_encoding:
                 p_by_age = torch.zeros(
                     *p.shape[:2], self.memory_size, dtype=p.dtype, device=p.device
@@ -198,7 +199,7 @@ class MemN2N(MemoryNetwork):
             u = (self.H(u) if self.H is not None else u) + o  # (B, T, d)
             if self.nonlinearity == "relu":
                 u = torch.relu(u)
-            attention.append(p[..., : tokens.shape[1]])  # (B, T, T): the statements' share
+            attention.append(p[..., :T])  # (B, T, T): the statements' share
         y = self._answer(u)  # (B, T, O)
         aux = {"hop_attention": torch.stack(attention, dim=2)} if trace else {}  # (B, T, K, T)
         return ModelOutput(reshape_logits(y, self.spec), aux)

@@ -107,11 +107,9 @@ class MemNetLitModule(pl.LightningModule):
         # all ranks of a DDP run decide together: a rank that stopped alone would leave the
         # others waiting in the gradient all-reduce, and only rank 0 writes the record
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
-            where = "" if not finite else " on another rank"
-            raise DivergedError(
-                f"training loss is {loss.item() if not finite else 'not finite'}{where} at step "
-                f"{self.global_step}; the run stops and keeps its last good checkpoint"
-            )
+            what = loss.item() if not finite else "not finite on another rank"
+            raise DivergedError(f"training loss is {what} at step {self.global_step}; the run "
+                                "stops and keeps its last good checkpoint")
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.batch_size)
         if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self._log_metrics("train", self.train_metrics, prog_bar_keys=("error",))
