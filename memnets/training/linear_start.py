@@ -8,7 +8,9 @@ were re-inserted and training recommenced."
 The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
 of mutable configuration a model may carry, see :class:`memnets.models.memn2n.MemN2N`). Softmax comes
 back after the first validation whose loss (``monitor``) did not improve on the best so far,
-or at the end of epoch ``max_epochs``, whichever is first. The softmax goes back in at the
+or at the end of epoch ``max_epochs``, whichever is first; with ``monitor=None`` LS lasts exactly
+``max_epochs`` epochs, as in the authors' bAbI code (20 linear epochs; facebook/MemNN,
+MemN2N-babi-matlab, as ported by vinhkhuc/MemN2N-babi-python ``config.py``). The softmax goes back in at the
 next training batch, not at once: a checkpoint saved after that validation (the best one, or
 the epoch's) then holds the linear mode its weights were validated in, which MemN2N keeps with
 its weights, so testing the best checkpoint tests the model that was selected. The paper also lowered
@@ -41,10 +43,10 @@ class LinearStart(L.Callback):
     Args:
         max_epochs: the most epochs spent linear (a cap for runs without validation).
         monitor: the logged validation loss to watch; if it is never logged, only
-            ``max_epochs`` ends LS.
+            ``max_epochs`` ends LS. ``None``: watch nothing, LS is ``max_epochs`` epochs long.
     """
 
-    def __init__(self, max_epochs: int = 20, monitor: str = "val/loss") -> None:
+    def __init__(self, max_epochs: int = 20, monitor: str | None = "val/loss") -> None:
         if max_epochs < 0:
             raise ValueError(f"max_epochs={max_epochs} must be >= 0")
         self.max_epochs = max_epochs
@@ -71,7 +73,7 @@ class LinearStart(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """After each real validation (metrics aggregated): end LS if the loss did not improve."""
-        if not self.active or trainer.sanity_checking:
+        if not self.active or trainer.sanity_checking or self.monitor is None:
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:

@@ -4,6 +4,7 @@ written from the paper's equations; contract properties; linear start; a small l
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -356,6 +357,23 @@ def test_linear_start_removes_softmax_until_validation_loss_stalls():
     restored.load_state_dict(ls.state_dict())
     restored.on_fit_start(fake_trainer(), holder)  # a resumed run keeps the softmax
     assert holder.model.softmax_enabled is True
+
+
+def test_linear_start_without_a_monitor_lasts_exactly_max_epochs():
+    """monitor=None (the authors' fixed 20 linear epochs): a stalled loss does not end LS, and
+    no "not logged" warning is raised, since nothing is watched."""
+    model = make_model()
+    ls = LinearStart(max_epochs=3, monitor=None)
+    ls.on_fit_start(fake_trainer(), model)
+    for epoch, loss in enumerate([2.0, 2.5, 3.0]):  # the loss rises: a monitor would end LS
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ls.on_validation_end(fake_trainer(epoch, loss), model)
+        ls.on_train_batch_start(fake_trainer(epoch), model, None, 0)
+        assert model.softmax_enabled is False, epoch
+        ls.on_train_epoch_end(fake_trainer(epoch), model)
+    ls.on_train_batch_start(fake_trainer(3), model, None, 0)
+    assert model.softmax_enabled is True and ls.ended_epoch == 3
 
 
 def test_linear_start_ends_at_max_epochs_and_needs_the_flag():

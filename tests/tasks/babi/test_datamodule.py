@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from tasks.babi.batching import BucketBatchSampler, padding_fraction
 from tasks.babi.datamodule import BabiDataModule
@@ -268,11 +269,32 @@ def test_question_batches_hold_32_questions_whatever_the_task(babi_dir):
 
 
 def test_the_memn2n_recipes_batch_32_questions():
-    for experiment in ("babi_memn2n", "babi_memn2n_10k"):
+    # paper: SGD 0.01; authors' code with linear start: 0.005 (the 10k recipe); both with a
+    # norm-40 clip on a 32-question sum, here on the mean: lr x 32, clip / 32
+    for experiment, lr in (("babi_memn2n", 0.01), ("babi_memn2n_10k", 0.005)):
         cfg = compose_cfg([f"experiment={experiment}"])
         assert cfg.task.examples == "questions" and cfg.task.batch_size == 32, experiment
-        # the paper's SGD 0.01 and clip 40 on a 32-question sum, on the mean instead
-        assert cfg.optimizer.lr == 0.01 * 32 and cfg.trainer.gradient_clip_val == 40 / 32
+        assert cfg.optimizer.lr == lr * 32 and cfg.trainer.gradient_clip_val == 40 / 32
+
+
+def test_the_memn2n_10k_schedule_is_the_authors_code():
+    """20 linear epochs, then 100 with the softmax whose rate halves where the authors' loop
+    does ((ep + 1) % 25 == 0 for ep counted from 0 after LS), one rate all through LS."""
+    cfg = compose_cfg(["experiment=babi_memn2n_10k"])
+    ls, epochs = cfg.callbacks.linear_start, cfg.trainer.max_epochs
+    assert ls.max_epochs == 20 and ls.monitor is None and epochs == 120
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optimizer.lr)
+    sched = instantiate(cfg.scheduler)(opt)
+    rates = []
+    for _ in range(epochs):
+        rates.append(opt.param_groups[0]["lr"])
+        sched.step()
+    lr, expected = cfg.optimizer.lr, []
+    for ep in range(epochs - ls.max_epochs):  # the authors' loop after LS
+        if (ep + 1) % 25 == 0:
+            lr *= 0.5
+        expected.append(lr)
+    assert rates == pytest.approx([cfg.optimizer.lr] * ls.max_epochs + expected)
 
 
 def test_the_entnet_recipes_batch_32_questions():
