@@ -5,16 +5,17 @@ softmax in each memory layer removed, making the model entirely linear except fo
 softmax for answer prediction. When the validation loss stopped decreasing, the softmax layers
 were re-inserted and training recommenced."
 
-The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece
-of mutable configuration a model may carry, see :class:`memnets.models.memn2n.MemN2N`). Softmax comes
-back after the first validation whose loss (``monitor``) did not improve on the best so far,
-or at the end of epoch ``max_epochs``, whichever is first; with ``monitor=None`` LS lasts exactly
+The callback flips the ``softmax_enabled`` flag of every submodule that has one (the one piece of
+mutable configuration a model may carry, see :class:`memnets.models.memn2n.MemN2N`). Softmax comes
+back after the first validation whose loss (``monitor``) did not improve on the best so far, or at
+the end of epoch ``max_epochs``, whichever is first; with ``monitor=None`` LS lasts exactly
 ``max_epochs`` epochs, as in the authors' bAbI code (20 linear epochs; facebook/MemNN,
-MemN2N-babi-matlab, as ported by vinhkhuc/MemN2N-babi-python ``config.py``). The softmax goes back in at the
-next training batch, not at once: a checkpoint saved after that validation (the best one, or
-the epoch's) then holds the linear mode its weights were validated in, which MemN2N keeps with
-its weights, so testing the best checkpoint tests the model that was selected. The paper also lowered
-the learning rate during LS (0.005 instead of 0.01); this callback leaves the optimiser alone.
+MemN2N-babi-matlab, as ported by vinhkhuc/MemN2N-babi-python ``config.py``). The softmax goes back
+in at the next training batch, not at once: a checkpoint saved after that validation (the best one,
+or the epoch's) then holds the linear mode its weights were validated in, which MemN2N keeps with
+its weights, so testing the best checkpoint tests the model that was selected. The learning rate is
+the recipe's, not this callback's: the authors' code runs LS and the rest of training at 0.005 where
+the paper's text says 0.01 (``experiment=babi_memn2n_10k`` does the same).
 """
 
 from __future__ import annotations
