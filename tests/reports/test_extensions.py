@@ -220,17 +220,24 @@ def test_every_study_sweep_carries_its_budget_and_five_seeds(study: Study):
 
 # ---------------------------------------------------------------- command line
 
+def earlier_reports(tmp_path, babi_page: str, *, extensions: str):
+    """An output folder and a README as an earlier ``python -m reports`` left them: a bAbI page
+    and two marked README blocks, ``babi`` holding "kept" and ``extensions`` ``extensions``."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "babi_table.md").write_text(babi_page)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reports:babi -->\nkept\n<!-- /reports:babi -->\n"
+                      f"<!-- reports:extensions -->\n{extensions}\n<!-- /reports:extensions -->\n")
+    return out, readme
+
 def test_cli_only_extensions_rewrites_its_part_and_leaves_the_rest(tmp_path):
     from reports import __main__ as cli
 
     for i in range(2):
         write_run(tmp_path / "runs", f"r{i}", record("", i), [(99, 0.0)])
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "babi_table.md").write_text("bAbI, from earlier runs\n\n| a |\n|---|\n| 1 |\n")
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- reports:babi -->\nkept\n<!-- /reports:babi -->\n"
-                      "<!-- reports:extensions -->\nold\n<!-- /reports:extensions -->\n")
+    out, readme = earlier_reports(tmp_path, "bAbI, from earlier runs\n\n| a |\n|---|\n| 1 |\n",
+                                  extensions="old")
     assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(out), "--only", "extensions",
                      "--html", "--readme", str(readme)]) == 0
     assert (out / "babi_table.md").read_text().startswith("bAbI, from earlier runs")
@@ -261,12 +268,7 @@ def test_holm_family_is_one_block_and_measure():
 def test_cli_only_curriculum_leaves_the_other_pages_and_blocks(tmp_path):
     from reports import __main__ as cli
 
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "babi_table.md").write_text("bAbI, from earlier runs\n")
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- reports:babi -->\nkept\n<!-- /reports:babi -->\n"
-                      "<!-- reports:extensions -->\nalso kept\n<!-- /reports:extensions -->\n")
+    out, readme = earlier_reports(tmp_path, "bAbI, from earlier runs\n", extensions="also kept")
     assert cli.main(["--runs", str(tmp_path / "none"), "--out", str(out), "--only", "curriculum",
                      "--readme", str(readme)]) == 0
     assert (out / "babi_table.md").read_text() == "bAbI, from earlier runs\n"
