@@ -277,6 +277,17 @@ def test_the_memn2n_recipes_batch_32_questions():
         assert cfg.optimizer.lr == lr * 32 and cfg.trainer.gradient_clip_val == 40 / 32
 
 
+def test_the_memn2n_10k_recipe_is_the_starred_model_and_1k_the_linear_one():
+    """10k: "PE LS RN*" (d=100, a ReLU after each hop), chosen on validation; 1k: the linear
+    d=20 model of the paper's §4. Both: 3 hops, adjacent tying, PE, TE, RN."""
+    for experiment, d, nonlinearity in (("babi_memn2n_10k", 100, "relu"),
+                                        ("babi_memn2n", 20, None)):
+        model = compose_cfg([f"experiment={experiment}"]).model
+        assert (model.embed_dim, model.nonlinearity) == (d, nonlinearity), experiment
+        assert (model.hops, model.weight_tying, model.encoding) == (3, "adjacent", "position")
+        assert model.temporal_encoding and model.random_noise == 0.1
+
+
 def test_the_memn2n_10k_schedule_is_the_authors_code():
     """20 linear epochs, then 100 with the softmax whose rate halves where the authors' loop
     does ((ep + 1) % 25 == 0 for ep counted from 0 after LS), one rate all through LS."""
