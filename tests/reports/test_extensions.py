@@ -221,8 +221,9 @@ def test_every_study_sweep_carries_its_budget_and_five_seeds(study: Study):
 # ---------------------------------------------------------------- command line
 
 def earlier_reports(tmp_path, babi_page: str, *, extensions: str):
-    """An output folder and a README as an earlier ``python -m reports`` left them: a bAbI page
-    and two marked README blocks, ``babi`` holding "kept" and ``extensions`` ``extensions``."""
+    """An output folder and a README as an earlier ``python -m reports`` left them: the bAbI page
+    ``babi_page`` and two marked README blocks, ``babi`` holding "kept" and ``extensions`` holding
+    the text ``extensions``."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "babi_table.md").write_text(babi_page)
@@ -230,6 +231,7 @@ def earlier_reports(tmp_path, babi_page: str, *, extensions: str):
     readme.write_text("<!-- reports:babi -->\nkept\n<!-- /reports:babi -->\n"
                       f"<!-- reports:extensions -->\n{extensions}\n<!-- /reports:extensions -->\n")
     return out, readme
+
 
 def test_cli_only_extensions_rewrites_its_part_and_leaves_the_rest(tmp_path):
     from reports import __main__ as cli
