@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,26 @@ def compact_babi(display: pd.DataFrame) -> pd.DataFrame:
     keep = [c for c in display.columns
             if c.startswith("ours") or any(c.startswith(p) for p in README_PUBLISHED)]
     return display[keep]
+
+
+# a column label's settings: "ours: memn2n per-task 10k [model.embed_dim=100, ...] best"
+_SETTINGS = re.compile(r" \[([^\]]*=[^\]]*)\]")
+
+
+def keyed_settings(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` with each bracketed setting list in a column name replaced by a key ([a], [b],
+    ... in order of first appearance), and the legend lines that spell the keys out. The README's
+    table stays readable when a model has several settings; the generated pages keep them whole."""
+    keys: dict[str, str] = {}
+
+    def key(match: re.Match) -> str:
+        setting = match.group(1)
+        if setting not in keys:
+            keys[setting] = string.ascii_lowercase[len(keys) % 26] * (1 + len(keys) // 26)
+        return f" [{keys[setting]}]"
+
+    renamed = table.rename(columns=lambda c: _SETTINGS.sub(key, c))
+    return renamed, [f"- [{k}] {setting}" for setting, k in keys.items()]
 
 
 def inject(readme: Path, blocks: dict[str, str]) -> list[str]:
@@ -82,10 +103,14 @@ def shrdlu_block(out: Path) -> dict[str, str]:
 
 
 def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
-    """The blocks ``python -m reports --readme`` writes: the compact bAbI table and, when present,
-    the generated copy table, the benchmark table, the graph traversal curriculum and the
-    mini-SHRDLU summary."""
-    blocks = {"babi": to_markdown(compact_babi(babi_display), index=True)}
+    """The blocks ``python -m reports --readme`` writes: the compact bAbI table (its settings
+    keyed, with their legend) and, when present, the generated copy table, the benchmark table,
+    the graph traversal curriculum and the mini-SHRDLU summary."""
+    table, legend = keyed_settings(compact_babi(babi_display))
+    babi = to_markdown(table, index=True).rstrip()
+    if legend:
+        babi += "\n\nSettings of the columns keyed [a], [b], ...:\n\n" + "\n".join(legend)
+    blocks = {"babi": babi}
     page = out / "babi_table.md"
     found = first_list_after(page.read_text().splitlines(), "Findings:") if page.is_file() else []
     if found:

@@ -406,6 +406,25 @@ def test_compact_babi_keeps_our_columns_and_chosen_published_ones():
     assert len(compact_babi(full).columns) == 6
 
 
+def test_readme_keys_long_setting_lists_and_spells_them_out_below():
+    import pandas as pd
+
+    from reports.readme import keyed_settings
+
+    big, small = "model.embed_dim=100, model.nonlinearity=relu", "model.embed_dim=20"
+    display = pd.DataFrame(columns=[
+        "LSTM best [P]", f"ours: memn2n per-task 10k [{big}] mean ± sd",
+        f"ours: memn2n per-task 10k [{big}] best", f"ours: memn2n per-task 10k [{small}] best",
+        "ours: dnc joint 10k best"])
+    table, legend = keyed_settings(display)
+    assert list(table.columns) == [
+        "LSTM best [P]", "ours: memn2n per-task 10k [a] mean ± sd",
+        "ours: memn2n per-task 10k [a] best", "ours: memn2n per-task 10k [b] best",
+        "ours: dnc joint 10k best"]  # a source tag has no "=" and stays
+    assert legend == [f"- [a] {big}", f"- [b] {small}"]
+    assert keyed_settings(display[["LSTM best [P]"]])[1] == []
+
+
 def test_readme_takes_the_first_table_of_a_generated_page():
     """bench.md holds a CPU table, prose, then a GPU table: the README block is the first."""
     from reports.readme import first_table
