@@ -43,10 +43,11 @@ def test_accuracy(passed: dict) -> float | None:
 
 
 def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, passes): one row per curriculum run (task, model, arm, seed, lessons, lesson
-    reached, episodes seen) and one per lesson passed (lesson, step, episodes, test accuracy %).
-    ``arm`` is the model with the settings that differ between its runs (seeds aside), so two
-    arms are never pooled as seeds (DESIGN §9)."""
+    """(runs, passes): one row per curriculum run (task, model, arm, setting, seed, lessons,
+    lesson reached, episodes seen) and one per lesson passed (lesson, step, episodes, test
+    accuracy %). ``setting`` is the settings that differ between the runs of a model (seeds
+    aside, "" when none) and ``arm`` the model with them, so two arms are never pooled as seeds
+    (DESIGN §9)."""
 
     roots = list(roots)
     run_rows, pass_rows = [], []
@@ -60,7 +61,8 @@ def curriculum_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
         label = labels.get(str(path.parent), "")
         model = record.get("model")
         base = {"run_dir": str(path.parent), "task": record.get("task"), "model": model,
-                "arm": f"{model} [{label}]" if label else model, "seed": record.get("seed")}
+                "arm": f"{model} [{label}]" if label else model, "setting": label,
+                "seed": record.get("seed")}
         start = (record.get("config") or {}).get("task", {}).get("lesson", 1)
         run_rows.append({**base, "lessons": curriculum["lessons"], "start": start,
                          "reached": curriculum["lesson"], "completed": curriculum["completed"],

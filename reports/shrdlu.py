@@ -66,8 +66,7 @@ def shrdlu_runs(roots: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
     outcome_rows, arms = [], {}
     for _, run in runs.iterrows():
         record = json.loads((Path(run["run_dir"]) / "results.json").read_text())
-        label = run["arm"].split(" [", 1)[1][:-1] if " [" in run["arm"] else ""
-        arms[run["run_dir"]] = arm_of(run["model"], training_of(record), label)
+        arms[run["run_dir"]] = arm_of(run["model"], training_of(record), run["setting"])
         base = {"run_dir": run["run_dir"], "arm": arms[run["run_dir"]]}
         for p in record["curriculum"]["passed"]:
             found = shares(p, "val")
