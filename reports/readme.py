@@ -26,8 +26,9 @@ def compact_babi(display: pd.DataFrame) -> pd.DataFrame:
     return display[keep]
 
 
-# a column label's settings: "ours: memn2n per-task 10k [model.embed_dim=100, ...] best"
-_SETTINGS = re.compile(r" \[([^\]]*=[^\]]*)\]")
+# a column label's settings: "ours: memn2n per-task 10k [model.embed_dim=100, ...] best"; up to
+# the last "]" before the statistic, since a value may be a list ("model.sizes=[64,64]")
+_SETTINGS = re.compile(r" \[([^\[]*=.*)\](?= (?:mean ± sd|best)$)")
 
 
 def keyed_settings(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

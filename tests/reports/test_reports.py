@@ -423,6 +423,8 @@ def test_readme_keys_long_setting_lists_and_spells_them_out_below():
         "ours: dnc joint 10k best"]  # a source tag has no "=" and stays
     assert legend == [f"- [a] {big}", f"- [b] {small}"]
     assert keyed_settings(display[["LSTM best [P]"]])[1] == []
+    listed = pd.DataFrame(columns=["ours: ntm joint 10k [model.sizes=[64,64], model.x=1] best"])
+    assert keyed_settings(listed)[1] == ["- [a] model.sizes=[64,64], model.x=1"]
 
 
 def test_readme_takes_the_first_table_of_a_generated_page():
