@@ -103,29 +103,29 @@ def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
             f"tasks failed), best {fmt(best)}% ({fmt(best_failed, digits=0)} failed); "
             f"{budget_phrase(long, column)}.")
     anchor = ANCHORS.get((ours["model"], ours["training"]))
-    ours_value = best if anchor and anchor[1] == "best" else mean  # the paper's statistic
+    statistic = anchor[1] if anchor else "mean"  # the paper's statistic
+    ours_value = best if statistic == "best" else mean
     pub = published_column(long, anchor[0]) if anchor else None
     if pub is not None:
         p_mean, p_sd = _cell(long, pub, "mean")
         p_failed, _ = _cell(long, pub, "failed")
         text += (f" The paper's {pub}: {fmt(p_mean, p_sd)}% ({fmt(p_failed, digits=0)} failed), "
-                 f"{fmt(ours_value - p_mean)} points from our {anchor[1]}.")
-    compared = f"ours: {label} best" if anchor and anchor[1] == "best" else column
+                 f"{fmt(ours_value - p_mean)} points from our {statistic}.")
+    compared = f"ours: {label} best" if statistic == "best" else column
     text += on_1k_sentence(long, compared)
     target = TARGETS.get((ours["model"], ours["training"]))
     if target is not None and done < 20:
         text += " Issue 17's target: not judged until all 20 tasks have run."
     elif target is not None:
-        text += target_sentence(target, (ours_value, anchor[1] if anchor else "mean"),
-                                best_failed)
+        text += target_sentence(target, ours_value, statistic, best_failed)
     return text
 
 
-def target_sentence(target: tuple[float, int | None], mean: tuple[float, str],
+def target_sentence(target: tuple[float, int | None], value: float, statistic: str,
                     failed: float) -> str:
-    """Issue 17's target, each part judged on its own: ``mean`` is (value, "best" or "mean"),
-    the statistic the paper reports; ``failed`` the failed tasks of the best runs."""
-    (limit, most_failed), (value, statistic) = target, mean
+    """Issue 17's target, each part judged on its own: ``value`` is our mean error in the
+    ``statistic`` the paper reports ("best" or "mean"); ``failed`` the best runs' failed tasks."""
+    limit, most_failed = target
     parts = [f"mean at most {limit}%: {'met' if value <= limit else 'not met'} "
              f"({fmt(value)}%, our {statistic})"]
     if most_failed is not None:

@@ -27,8 +27,8 @@ def compact_babi(display: pd.DataFrame) -> pd.DataFrame:
 
 
 # a column label's settings: "ours: memn2n per-task 10k [model.embed_dim=100, ...] best"; up to
-# the last "]" before the statistic, since a value may be a list ("model.sizes=[64,64]")
-_SETTINGS = re.compile(r" \[([^\[]*=.*)\](?= (?:mean ± sd|best)$)")
+# the name's last "]", since a value may be a list ("model.sizes=[64,64]")
+_SETTINGS = re.compile(r" \[([^\[]*=.*)\]")
 
 
 def keyed_settings(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
