@@ -1,6 +1,8 @@
-"""``python -m reports [--runs outputs multirun ...] [--out reports/generated] [--readme README.md]
-[--html]``: collect every ``results.json`` under the run folders and write the tables, figures and
-extension studies under ``--out`` (``--html``: also one offline page, ``index.html``)."""
+"""``python -m reports [--runs reports/runs outputs multirun ...] [--archive] [--out
+reports/generated] [--readme README.md] [--html]``: collect every ``results.json`` under the run
+folders and write the tables, figures and extension studies under ``--out`` (``--html``: also one
+offline page, ``index.html``; ``--archive``: first keep the runs read in the committed archive,
+:mod:`reports.archive`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.archive import ARCHIVE, archive_runs
 from reports.babi_curves import plot_joint_curves
 from reports.babi_findings import babi_findings
 from reports.collect import collect, load_curves, runs
@@ -36,8 +39,13 @@ HEATMAP_PUBLISHED = (("DNC1", "mean"), ("DNC2", "best"), ("MemN2N (single)", "be
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__)
-    p.add_argument("--runs", nargs="+", type=Path, default=[Path("outputs"), Path("multirun")],
-                   help="folders searched for results.json (default: outputs multirun)")
+    p.add_argument("--runs", nargs="+", type=Path, default=[ARCHIVE, Path("outputs"),
+                                                            Path("multirun")],
+                   help="folders searched for results.json (default: the committed archive "
+                        "reports/runs, outputs, multirun)")
+    p.add_argument("--archive", action="store_true",
+                   help="first copy every run read from --runs into reports/runs (its record "
+                        "and validation curve, no checkpoints), to commit with the reports")
     p.add_argument("--out", type=Path, default=Path("reports/generated"))
     p.add_argument("--readme", type=Path, default=None,
                    help="also paste the tables into this README's <!-- reports:NAME --> blocks")
@@ -182,6 +190,9 @@ def write_index(df: pd.DataFrame, written: list[Path], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     existing = [r for r in args.runs if r.exists()]
+    if args.archive:
+        folders = archive_runs(existing, ARCHIVE)
+        print(f"archived {len(folders)} run(s) in {ARCHIVE}")
     paths, findings = generate(existing, args.out, args.only)
     if args.html:
         paths.append(write_html(args.out))

@@ -19,6 +19,7 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
+RUN_DIR = "<run_dir>"  # a record's own folder, where a record names it without its path
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
                "epochs", "wall_time_s", "code_version", "hardware", "trained_on_1k")
 LONG_COLUMNS = ("split", "group", "metric", "value")
@@ -213,7 +214,7 @@ def _setting_key(path: Path, record: dict[str, Any]) -> str:
     config.pop("ckpt_path", None)
     text = json.dumps(config, sort_keys=True, default=str)
     run_dir = config.get("run_dir") or str(path.parent)
-    return text.replace(json.dumps(str(run_dir))[1:-1], "<run_dir>")
+    return text.replace(json.dumps(str(run_dir))[1:-1], RUN_DIR)
 
 
 def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
