@@ -117,8 +117,8 @@ def measure(overrides: list[str], *, steps: int, warmup: int, threads: int) -> E
     if len(timer.times) < steps:
         raise RuntimeError(f"only {len(timer.times)} of {steps} steps were timed: the training "
                            "set ran out; lower --steps or --warmup")
-    device = (torch.cuda.get_device_name(lit.device) if lit.device.type == "cuda"
-              else cpu_model() or platform.machine())
+    root = trainer.strategy.root_device  # lit.device is the CPU again once fit has returned
+    device = torch.cuda.get_device_name(root) if root.type == "cuda" else cpu_model() or platform.machine()
     return EpochTime(
         overrides=tuple(overrides), device=device, threads=threads, steps=len(timer.times),
         steps_per_epoch=len(datamodule.train_dataloader()),
