@@ -28,7 +28,7 @@ import pandas as pd
 from reports.collect import RESULTS_FILE, RUN_DIR, choice_name, read_metrics_log, read_records
 
 ARCHIVE = Path(__file__).resolve().parent / "runs"
-CURVE_FILE = "metrics.csv"
+CURVE_FILE = "csv/metrics.csv"  # where run.py's CSV logger writes it: readers that take no record find it
 CURVE_INDEX = ("epoch", "step")
 LOCAL_DIR = "<local>"  # what an archived record says for any other folder of the machine
 # an absolute folder path inside a string: a "/" not preceded by a name character, then
@@ -82,6 +82,7 @@ def archive_run(path: Path, record: dict[str, Any], archive: Path = ARCHIVE) -> 
             kept = scrub_paths(kept, run_dir)
     log = read_metrics_log(path.parent, record)
     if log is not None:
+        (folder / CURVE_FILE).parent.mkdir(exist_ok=True)
         curve_rows(log).to_csv(folder / CURVE_FILE, index=False)
         kept["metrics_csv"] = CURVE_FILE  # the curve, with the earlier segments already in it
     else:

@@ -10,7 +10,7 @@ import pytest
 
 from reports import __main__ as cli
 from reports import archive as arc
-from reports.collect import collect, load_curves
+from reports.collect import collect, load_curves, read_metrics_log
 from tests.reports.test_reports import babi_pertask_runs, write_run
 
 
@@ -80,6 +80,8 @@ def test_archived_runs_give_the_same_table_curves_and_no_paths(tmp_path):
     pd.testing.assert_frame_equal(table([tmp_path / "runs"]), table([archive]))
     curves = load_curves(collect([archive]))
     assert curves[["step", "value"]].values.tolist() == [[9, 0.9], [19, 0.4]]  # both segments
+    lstm = next(p for p in written if p.parent.name == "lstm_babi")
+    assert read_metrics_log(lstm)["step"].tolist() == [9, 19]  # readers given no record too
     text = "".join(p.read_text() for p in archive.rglob("*") if p.is_file())
     assert str(tmp_path) not in text and "train/loss" not in text
     # a run found in its folder and in the archive is counted once
