@@ -18,6 +18,7 @@ folder and in the archive is one run (same ``run_id``, :func:`reports.collect.de
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,7 @@ import pandas as pd
 
 from reports.collect import RESULTS_FILE, RUN_DIR, choice_name, read_metrics_log, read_records
 
+log = logging.getLogger(__name__)
 ARCHIVE = Path(__file__).resolve().parent / "runs"
 CURVE_FILE = "csv/metrics.csv"  # where run.py's CSV logger writes it: readers that take no record find it
 CURVE_INDEX = ("epoch", "step")
@@ -97,7 +99,10 @@ def archive_runs(roots: Iterable[str | Path], archive: Path = ARCHIVE) -> list[P
     archive = archive.resolve()
     written = []
     for path, record in read_records(roots):
-        if path.resolve().is_relative_to(archive) or not record.get("run_id"):
+        if path.resolve().is_relative_to(archive):
+            continue
+        if not record.get("run_id"):
+            log.warning("not archived: %s has no run_id (written before run ids existed)", path)
             continue
         written.append(archive_run(path, record, archive))
     return written

@@ -115,8 +115,8 @@ def measure(overrides: list[str], *, steps: int, warmup: int, threads: int) -> E
     trainer = timing_trainer(cfg, timer, warmup + steps)
     trainer.fit(lit, datamodule=datamodule)
     if len(timer.times) < steps:
-        raise RuntimeError(f"only {len(timer.times)} of {steps} steps were timed: the training "
-                           "set ran out; lower --steps or --warmup")
+        raise RuntimeError(f"only {len(timer.times)} of {steps} steps were timed: training "
+                           f"stopped at step {trainer.global_step} of {warmup + steps}")
     root = trainer.strategy.root_device  # lit.device is the CPU again once fit has returned
     device = torch.cuda.get_device_name(root) if root.type == "cuda" else cpu_model() or platform.machine()
     return EpochTime(

@@ -88,9 +88,13 @@ def test_archived_runs_give_the_same_table_curves_and_no_paths(tmp_path):
     assert len(collect([tmp_path / "runs", archive])["run_dir"].unique()) == 41
 
 
-def test_a_record_without_run_id_is_refused():
+def test_a_record_without_run_id_is_refused_and_skipped_with_a_warning(tmp_path, caplog):
     with pytest.raises(ValueError, match="run_id"):
         arc.archive_folder({"model": "dnc", "task": "copy"})
+    write_run(tmp_path / "runs", "old", metrics={"test/error": 0.5})  # no run_id
+    with caplog.at_level("WARNING", logger="reports.archive"):
+        assert arc.archive_runs([tmp_path / "runs"], tmp_path / "archive") == []
+    assert "no run_id" in caplog.text and "old" in caplog.text
 
 
 def test_cli_archive_flag_fills_the_archive_that_the_default_runs_read(tmp_path, monkeypatch,
