@@ -26,7 +26,14 @@ from typing import Any
 
 import pandas as pd
 
-from reports.collect import RESULTS_FILE, RUN_DIR, choice_name, read_metrics_log, read_records
+from reports.collect import (
+    RESULTS_FILE,
+    RUN_DIR,
+    choice_name,
+    read_metrics_log,
+    read_records,
+    repeat_key,
+)
 
 log = logging.getLogger(__name__)
 ARCHIVE = Path(__file__).resolve().parent / "runs"
@@ -106,3 +113,10 @@ def archive_runs(roots: Iterable[str | Path], archive: Path = ARCHIVE) -> list[P
             continue
         written.append(archive_run(path, record, archive))
     return written
+
+
+def archived_keys(archive: Path | None = None) -> set[str]:
+    """The :func:`reports.collect.repeat_key` of every completed run in the archive: the runs a
+    sweep need not make again (``python -m memnets.sweep`` skips them unless ``--rerun``)."""
+    return {repeat_key(record) for _, record in read_records([archive or ARCHIVE])
+            if record.get("status") == "completed"}

@@ -207,14 +207,15 @@ def _finished(path: Path, record: dict[str, Any]) -> str:
     return pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC").isoformat()
 
 
-def _setting_key(path: Path, record: dict[str, Any]) -> str:
-    """The run's resolved config with its own folder and resume path taken out: two runs with
-    the same key are repeats of one setting and seed."""
-    config = dict(record.get("config") or {})
-    config.pop("ckpt_path", None)
-    text = json.dumps(config, sort_keys=True, default=str)
-    run_dir = config.get("run_dir") or str(path.parent)
-    return text.replace(json.dumps(str(run_dir))[1:-1], RUN_DIR)
+def repeat_key(record: dict[str, Any]) -> str:
+    """What makes two runs repeats of one setting and seed: model, task, seed and the config as
+    the tables compare runs (:func:`config_columns`: no paths, logging, threads or folders). It
+    does not depend on the machine or folder a run was made in, so an archived record (whose
+    paths say ``<local>``) and a rerun of it elsewhere have the same key."""
+    columns = sorted(config_columns(record.get("config") or {}).items())
+    return json.dumps([choice_name(record.get("model"), "model"),
+                       choice_name(record.get("task"), "task"), record.get("seed"), columns],
+                      default=str)
 
 
 def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
@@ -242,7 +243,7 @@ def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, 
     by_id = {k: (path, {**record, "wall_time_s": wall[k]}) for k, (path, record) in by_id.items()}
     repeats: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for path, record in by_id.values():
-        repeats.setdefault(_setting_key(path, record), []).append((path, record))
+        repeats.setdefault(repeat_key(record), []).append((path, record))
     for group in repeats.values():
         group.sort(key=lambda r: (r[1].get("status") == "completed", _finished(*r)), reverse=True)
         if len(group) > 1:

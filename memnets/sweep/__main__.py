@@ -1,8 +1,10 @@
 """``python -m memnets.sweep sweeps/<file>.yaml [--jobs N] [--dry-run] [--max-runs N]
 [--extra key=value ...] [--out DIR] [--rerun]`` and ``python -m memnets.sweep --validate [files...]``.
 
-Exit code 0 only if every run completed or diverged (both are results); otherwise 1, after a
-list of the runs that failed, were interrupted, refused or not run."""
+A run is skipped if its folder holds a completed record of it, or if the run archive
+(``reports/runs``) holds one of the same model, task, seed and setting (``--rerun`` runs both
+again). Exit code 0 only if every run completed or diverged (both are results); otherwise 1,
+after a list of the runs that failed, were interrupted, refused or not run."""
 
 from __future__ import annotations
 
@@ -58,6 +60,28 @@ def main_validate(files: list[Path], console: Console) -> int:
     return 1 if bad else 0
 
 
+def archived_runs(planned: list, archive: Path | None = None) -> set[int]:
+    """The indices of the planned runs whose model, task, seed and setting completed before and
+    are kept in the run archive (``reports/runs``, or ``archive``): a sweep started on a fresh
+    machine does not make them again. A run whose config cannot be composed is not matched (the
+    run itself then reports the bad override)."""
+    from memnets.sweep.runner import task_overrides
+    from memnets.sweep.validate import planned_record
+    from reports.archive import archived_keys
+    from reports.collect import repeat_key
+
+    keys = archived_keys(archive)
+    found = set()
+    for run in planned if keys else ():
+        try:
+            record = planned_record(task_overrides(run))
+        except Exception:  # noqa: BLE001 - Hydra raises several kinds; the run will say which
+            continue
+        if repeat_key(record) in keys:
+            found.add(run.index)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
@@ -87,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             for run in planned:
                 console.print(shlex.join(run.argv("python")), markup=False, soft_wrap=True)
             continue
-        outcomes = run_all(planned, rerun=args.rerun, jobs=args.jobs, console=console)
+        archived = set() if args.rerun else archived_runs(planned)
+        outcomes = run_all(planned, rerun=args.rerun, jobs=args.jobs, console=console,
+                           archived=archived)
         failed = [o for o in outcomes if o["status"] not in FINISHED]
         total_bad += len(failed)
         console.print(f"{sweep.name}: {len(outcomes) - len(failed)}/{len(planned)} runs finished "

@@ -3,7 +3,9 @@
 Each run is ``python run.py <overrides> logger=csv hydra.run.dir=<out>/<sweep>/<i>`` in a
 subprocess (a fresh process per run, as ``wandb agent`` does), its console output in
 ``<run dir>/stdout.log``. A run whose folder already holds a completed ``results.json`` made with
-the same overrides is skipped, so an interrupted sweep resumes where it stopped. A run that was
+the same overrides is skipped, so an interrupted sweep resumes where it stopped; so is a run the
+command line found in the run archive (``reports/runs``: made on another machine, see
+``memnets.sweep.__main__.archived_runs``) when its folder here is empty. A run that was
 interrupted (its record says so, or it has none: killed) and left a checkpoint goes on from it in
 its folder (``ckpt_path=<run dir>``; a ``trainer.max_time`` budget counts the time before the
 stop, since Lightning's Timer is in the checkpoint); any other earlier attempt with the same
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +42,7 @@ EXIT_DIVERGED, EXIT_INTERRUPTED = 3, (130, 143)
 RESULTS_FILE, LOG_FILE = "results.json", "stdout.log"
 RESUME_KEY = "ckpt_path"  # the override a resumed run gets; not part of what the run is
 RESUMABLE = (None, "interrupted")  # record statuses of a run that may go on (None: killed)
+ARCHIVED = "completed before; its record is in the run archive (reports/runs)"
 
 
 @dataclass(frozen=True)
@@ -208,12 +212,15 @@ def _not_run(run: PlannedRun, status: str, message: str) -> dict[str, Any]:
 
 
 def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
-            console: Console | None = None, python: str | None = None) -> list[dict[str, Any]]:
+            console: Console | None = None, python: str | None = None,
+            archived: Collection[int] = ()) -> list[dict[str, Any]]:
     """Run the planned runs, up to ``jobs`` at once; one outcome per run, in plan order.
 
     A run completed before with the same overrides is skipped (``skipped: True``), unless
-    ``rerun``. A folder holding another run is refused (status ``refused``). After a Ctrl-C or
-    an interrupted run no new run starts; those left are ``not run``.
+    ``rerun``; so is a run whose index is in ``archived`` (completed before elsewhere, its record
+    kept in ``reports/runs``) if its folder is empty. A folder holding another run is refused
+    (status ``refused``). After a Ctrl-C or an interrupted run no new run starts; those left are
+    ``not run``.
     """
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
@@ -222,7 +229,10 @@ def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
     todo = []
     for run in planned:
         decision = folder_decision(run, rerun)
-        if decision == "skip":
+        if decision == "fresh" and run.index in archived:
+            results[run.index] = {**_not_run(run, "completed", ARCHIVED), "skipped": True}
+            console.print(f"[dim]{run.index}: in reports/runs, skipped ({_label(run)})")
+        elif decision == "skip":
             results[run.index] = {**outcome(run, 0), "skipped": True}
             console.print(f"[dim]{run.index}: done before, skipped ({_label(run)})")
         elif decision == "refuse":

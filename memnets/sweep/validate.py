@@ -28,7 +28,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from memnets.sweep.expand import (
     COMMAND,
@@ -62,6 +62,18 @@ def compose_run(overrides: list[str]) -> DictConfig:
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def planned_record(overrides: list[str]) -> dict[str, Any]:
+    """What run.py's record would say a run with ``overrides`` is, before it runs: its model and
+    task (Hydra's choices), seed and resolved config without Hydra's own section (the fields
+    ``reports.collect.repeat_key`` reads)."""
+    cfg = compose_run(overrides)
+    choices = cfg.hydra.runtime.choices
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return {"model": choices.get("model"), "task": choices.get("task"), "seed": cfg.get("seed"),
+            "config": OmegaConf.to_container(cfg, resolve=True)}
 
 
 def is_group(key: str) -> bool:

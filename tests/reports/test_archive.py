@@ -10,7 +10,7 @@ import pytest
 
 from reports import __main__ as cli
 from reports import archive as arc
-from reports.collect import collect, load_curves, read_metrics_log
+from reports.collect import collect, load_curves, read_metrics_log, runs
 from tests.reports.test_reports import babi_pertask_runs, write_run
 
 
@@ -108,3 +108,42 @@ def test_cli_archive_flag_fills_the_archive_that_the_default_runs_read(tmp_path,
     monkeypatch.chdir(tmp_path / "out")  # no outputs/ or multirun/ here: only the archive
     assert cli.main(["--out", str(tmp_path / "out2")]) == 0
     assert "1 run(s)" in capsys.readouterr().out
+
+
+def _stamped(run_dir, run_id: str, finished: str, data_dir: str):
+    """The record as run.py writes it on some machine: its own run_dir, a data path, an id."""
+    record = json.loads((run_dir / "results.json").read_text())
+    record["config"]["run_dir"] = str(run_dir)
+    record["config"]["task"]["data_dir"] = data_dir
+    record.update(run_id=run_id, finished_at=finished)
+    (run_dir / "results.json").write_text(json.dumps(record))
+
+
+def test_a_rerun_of_an_archived_run_on_another_machine_counts_once(tmp_path):
+    """Same model, task, seed and setting made again elsewhere (other run_id, other paths): one
+    seed, the newer record kept; another seed stays a second row."""
+    old = write_run(tmp_path / "runs", "a", metrics={"test/error": 0.5})
+    _stamped(old, "r-old", "2026-01-01T10:00:00", "/home/u/data/babi")
+    arc.archive_runs([tmp_path / "runs"], tmp_path / "archive")
+    new = write_run(tmp_path / "elsewhere", "b", metrics={"test/error": 0.2})
+    _stamped(new, "r-new", "2026-01-02T10:00:00", "/scratch/v/babi")
+    other = write_run(tmp_path / "elsewhere", "c", seed=1, metrics={"test/error": 0.4})
+    _stamped(other, "r-other", "2026-01-02T11:00:00", "/scratch/v/babi")
+    table = runs(collect([tmp_path / "archive", tmp_path / "elsewhere"]))
+    assert sorted(table["run_dir"]) == sorted([str(new), str(other)])
+
+
+def test_archived_keys_are_those_of_completed_runs_whatever_their_paths(tmp_path):
+    from reports.collect import repeat_key
+
+    done = write_run(tmp_path / "runs", "done", metrics={"test/error": 0.5})
+    _stamped(done, "r1", "2026-01-01T10:00:00", "/home/u/data/babi")
+    failed = write_run(tmp_path / "runs", "failed", seed=3, status="failed")
+    _stamped(failed, "r2", "2026-01-01T11:00:00", "/home/u/data/babi")
+    arc.archive_runs([tmp_path / "runs"], tmp_path / "archive")
+    live = json.loads((done / "results.json").read_text())
+    keys = arc.archived_keys(tmp_path / "archive")
+    assert keys == {repeat_key(live)}
+    assert repeat_key({**live, "seed": 1}) not in keys
+    live["config"]["optimizer"]["lr"] = 0.1
+    assert repeat_key(live) not in keys

@@ -343,3 +343,32 @@ def test_after_an_interrupted_run_no_new_run_starts(tmp_path, fake_python):
     outcomes = run_all(runs, jobs=1, python=fake_python)
     assert [o["status"] for o in outcomes] == ["interrupted", "not run", "not run"]
     assert not runs[1].run_dir.exists()
+
+
+def test_a_run_kept_in_the_run_archive_is_not_made_again(tmp_path, fake_python):
+    """On a fresh machine (no run folders) a run whose completed record is in the archive, made
+    elsewhere (its paths scrubbed), is skipped; another seed, another setting of that seed, or a
+    failed archived record do not match; without the archive (--rerun) it is made."""
+    from memnets.sweep.__main__ import archived_runs
+    from memnets.sweep.runner import task_overrides
+    from memnets.sweep.validate import planned_record
+    from reports.archive import scrub_paths
+
+    planned = _planned(tmp_path, [0, 2])
+    record = {**planned_record(task_overrides(planned[0])), "status": "completed", "run_id": "r0"}
+    record["config"]["run_dir"] = "/elsewhere/multirun/copy_dnc_test/0"
+    folder = tmp_path / "archive" / "dnc_copy" / "r0"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(scrub_paths(record, record["config"]["run_dir"])))
+    assert archived_runs(planned, tmp_path / "archive") == {0}
+    outcomes = run_all(planned, python=fake_python, archived={0})
+    assert outcomes[0]["status"] == "completed" and outcomes[0]["skipped"]
+    assert not planned[0].run_dir.exists()  # not run
+    assert outcomes[1]["status"] == "failed"  # seed 2 ran (the stand-in fails it)
+    other = load_sweep(write_sweep(tmp_path, {"seed": {"values": [0]},
+                                              "trainer.max_steps": {"value": 7}}, name="copy_x"))
+    assert archived_runs(plan(other, expand(other), out_root=tmp_path / "mr"),
+                         tmp_path / "archive") == set()
+    (folder / "results.json").write_text(json.dumps({**record, "status": "failed"}))
+    assert archived_runs(planned, tmp_path / "archive") == set()
+    assert run_all(planned[:1], python=fake_python)[0]["status"] == "completed"  # made now
