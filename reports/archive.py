@@ -26,17 +26,17 @@ from typing import Any
 
 import pandas as pd
 
+from memnets.sweep.runner import RUN_ARCHIVE
 from reports.collect import (
     RESULTS_FILE,
     RUN_DIR,
     choice_name,
     read_metrics_log,
     read_records,
-    repeat_key,
 )
 
 log = logging.getLogger(__name__)
-ARCHIVE = Path(__file__).resolve().parent / "runs"
+ARCHIVE = RUN_ARCHIVE  # reports/runs; the sweep runner reads it too
 CURVE_FILE = "csv/metrics.csv"  # where run.py's CSV logger writes it: readers that take no record find it
 CURVE_INDEX = ("epoch", "step")
 LOCAL_DIR = "<local>"  # what an archived record says for any other folder of the machine
@@ -114,9 +114,3 @@ def archive_runs(roots: Iterable[str | Path], archive: Path = ARCHIVE) -> list[P
         written.append(archive_run(path, record, archive))
     return written
 
-
-def archived_keys(archive: Path | None = None) -> set[str]:
-    """The :func:`reports.collect.repeat_key` of every completed run in the archive: the runs a
-    sweep need not make again (``python -m memnets.sweep`` skips them unless ``--rerun``)."""
-    return {repeat_key(record) for _, record in read_records([archive or ARCHIVE])
-            if record.get("status") == "completed"}

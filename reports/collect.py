@@ -17,24 +17,18 @@ from typing import Any
 
 import pandas as pd
 
+from memnets.training.results import (  # noqa: F401 - flatten and config_columns: used by reports
+    config_columns,
+    flatten,
+    repeat_key,
+)
+
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 RUN_DIR = "<run_dir>"  # a record's own folder, where a record names it without its path
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
                "epochs", "wall_time_s", "code_version", "hardware", "trained_on_1k")
 LONG_COLUMNS = ("split", "group", "metric", "value")
-# Every config value becomes a column ("model.distance", "scheduler.step_size",
-# "callbacks.linear_start.max_epochs", "trainer.gradient_clip_val", "study"...), so runs that
-# differ in any setting are never pooled as seeds (DESIGN §9; issue 17), except these top-level
-# sections and keys: the seed, paths, logging and progress display, which do not change results.
-IGNORED_SECTIONS = {"hydra", "logger", "seed", "run_dir", "ckpt_path", "memory_picture",
-                    "threads"}
-IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
-                       "task.sha256", "model._target_", "task._target_", "optimizer._partial_",
-                       "trainer.default_root_dir", "trainer.enable_model_summary",
-                       "trainer.log_every_n_steps", "trainer.enable_progress_bar"}
-IGNORED_CONFIG_PREFIXES = ("callbacks.progress.", "callbacks.interrupt.")
-IGNORED_CONFIG_SUFFIXES = (".dirpath",)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -58,32 +52,6 @@ def split_metric_key(key: str) -> tuple[str, str | None, str]:
     if len(parts) == 2:
         return parts[0], None, parts[1]
     return parts[0], None, "/".join(parts[1:])
-
-
-def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = tuple(node) if isinstance(node, list) else node
-
-
-def flatten(node: Any) -> dict[str, Any]:
-    """Nested config -> ``{"model.distance": "cosine", ...}`` (lists as tuples)."""
-    out: dict[str, Any] = {}
-    _flatten("", node, out)
-    return out
-
-
-def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """Every flattened config value (lists as tuples, so they can be grouped on) but the
-    ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes)."""
-    flat: dict[str, Any] = {}
-    for section, node in config.items():
-        if section not in IGNORED_SECTIONS:
-            _flatten(section, {} if node is None and section in ("model", "task") else node, flat)
-    return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS
-            and not k.startswith(IGNORED_CONFIG_PREFIXES) and not k.endswith(IGNORED_CONFIG_SUFFIXES)}
 
 
 def _config_names(group: str) -> dict[str, str]:
@@ -205,17 +173,6 @@ def _finished(path: Path, record: dict[str, Any]) -> str:
     if record.get("finished_at"):
         return str(record["finished_at"])
     return pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC").isoformat()
-
-
-def repeat_key(record: dict[str, Any]) -> str:
-    """What makes two runs repeats of one setting and seed: model, task, seed and the config as
-    the tables compare runs (:func:`config_columns`: no paths, logging, threads or folders). It
-    does not depend on the machine or folder a run was made in, so an archived record (whose
-    paths say ``<local>``) and a rerun of it elsewhere have the same key."""
-    columns = sorted(config_columns(record.get("config") or {}).items())
-    return json.dumps([choice_name(record.get("model"), "model"),
-                       choice_name(record.get("task"), "task"), record.get("seed"), columns],
-                      default=str)
 
 
 def dedupe_runs(records: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:

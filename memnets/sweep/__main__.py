@@ -65,10 +65,9 @@ def archived_runs(planned: list, archive: Path | None = None) -> set[int]:
     are kept in the run archive (``reports/runs``, or ``archive``): a sweep started on a fresh
     machine does not make them again. A run whose config cannot be composed is not matched (the
     run itself then reports the bad override)."""
-    from memnets.sweep.runner import task_overrides
+    from memnets.sweep.runner import archived_keys, task_overrides
     from memnets.sweep.validate import planned_record
-    from reports.archive import archived_keys
-    from reports.collect import repeat_key
+    from memnets.training.results import repeat_key
 
     keys = archived_keys(archive)
     found = set()

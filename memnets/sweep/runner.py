@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memnets.sweep.expand import Sweep, describe, render_value
 from memnets.training.checkpoints import checkpoint_files
+from memnets.training.results import repeat_key
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_LOGGER = "csv"
@@ -43,6 +44,8 @@ RESULTS_FILE, LOG_FILE = "results.json", "stdout.log"
 RESUME_KEY = "ckpt_path"  # the override a resumed run gets; not part of what the run is
 RESUMABLE = (None, "interrupted")  # record statuses of a run that may go on (None: killed)
 ARCHIVED = "completed before; its record is in the run archive (reports/runs)"
+# The committed run archive (written by ``python -m reports --archive``, see reports/archive.py).
+RUN_ARCHIVE = REPO / "reports" / "runs"
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,13 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def archived_keys(archive: Path | None = None) -> set[str]:
+    """The :func:`memnets.training.results.repeat_key` of every completed run in the run archive
+    (``reports/runs``): the runs a sweep need not make again."""
+    records = (read_record(path.parent) for path in (archive or RUN_ARCHIVE).rglob(RESULTS_FILE))
+    return {repeat_key(r) for r in records if r and r.get("status") == "completed"}
 
 
 def already_done(run: PlannedRun) -> bool:

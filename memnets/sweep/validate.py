@@ -67,7 +67,7 @@ def compose_run(overrides: list[str]) -> DictConfig:
 def planned_record(overrides: list[str]) -> dict[str, Any]:
     """What run.py's record would say a run with ``overrides`` is, before it runs: its model and
     task (Hydra's choices), seed and resolved config without Hydra's own section (the fields
-    ``reports.collect.repeat_key`` reads)."""
+    ``memnets.training.results.repeat_key`` reads)."""
     cfg = compose_run(overrides)
     choices = cfg.hydra.runtime.choices
     with open_dict(cfg):

@@ -104,3 +104,54 @@ def earlier_segments(run_dir: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         return {}
     return {k: record.get(k) for k in ("run_id", "wall_time_s", "segments")}
+
+
+# Every config value becomes a column ("model.distance", "scheduler.step_size",
+# "callbacks.linear_start.max_epochs", "trainer.gradient_clip_val", "study"...), so runs that
+# differ in any setting are never pooled as seeds (DESIGN §9; issue 17), except these top-level
+# sections and keys: the seed, paths, logging and progress display, which do not change results.
+IGNORED_SECTIONS = {"hydra", "logger", "seed", "run_dir", "ckpt_path", "memory_picture",
+                    "threads"}
+IGNORED_CONFIG_KEYS = {"task.seed", "task.data_dir", "task.cache_dir", "task.num_workers",
+                       "task.sha256", "model._target_", "task._target_", "optimizer._partial_",
+                       "trainer.default_root_dir", "trainer.enable_model_summary",
+                       "trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+IGNORED_CONFIG_PREFIXES = ("callbacks.progress.", "callbacks.interrupt.")
+IGNORED_CONFIG_SUFFIXES = (".dirpath",)
+
+
+def _flatten(prefix: str, node: Any, out: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = tuple(node) if isinstance(node, list) else node
+
+
+def flatten(node: Any) -> dict[str, Any]:
+    """Nested config -> ``{"model.distance": "cosine", ...}`` (lists as tuples)."""
+    out: dict[str, Any] = {}
+    _flatten("", node, out)
+    return out
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """Every flattened config value (lists as tuples, so they can be grouped on) but the
+    ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes)."""
+    flat: dict[str, Any] = {}
+    for section, node in config.items():
+        if section not in IGNORED_SECTIONS:
+            _flatten(section, {} if node is None and section in ("model", "task") else node, flat)
+    return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS
+            and not k.startswith(IGNORED_CONFIG_PREFIXES) and not k.endswith(IGNORED_CONFIG_SUFFIXES)}
+
+
+def repeat_key(record: dict[str, Any]) -> str:
+    """What makes two runs repeats of one setting and seed: model, task, seed and the config as
+    the tables compare runs (:func:`config_columns`: no paths, logging, threads or folders). It
+    does not depend on the machine or folder a run was made in, so an archived record (whose
+    paths say ``<local>``) and a rerun of it elsewhere have the same key; the sweep runner skips
+    a run whose key is archived, and the reports count repeats once by it."""
+    columns = sorted(config_columns(record.get("config") or {}).items())
+    return json.dumps([record.get("model"), record.get("task"), record.get("seed"), columns],
+                      default=str)

@@ -134,7 +134,8 @@ def test_a_rerun_of_an_archived_run_on_another_machine_counts_once(tmp_path):
 
 
 def test_archived_keys_are_those_of_completed_runs_whatever_their_paths(tmp_path):
-    from reports.collect import repeat_key
+    from memnets.sweep.runner import archived_keys
+    from memnets.training.results import repeat_key
 
     done = write_run(tmp_path / "runs", "done", metrics={"test/error": 0.5})
     _stamped(done, "r1", "2026-01-01T10:00:00", "/home/u/data/babi")
@@ -142,7 +143,7 @@ def test_archived_keys_are_those_of_completed_runs_whatever_their_paths(tmp_path
     _stamped(failed, "r2", "2026-01-01T11:00:00", "/home/u/data/babi")
     arc.archive_runs([tmp_path / "runs"], tmp_path / "archive")
     live = json.loads((done / "results.json").read_text())
-    keys = arc.archived_keys(tmp_path / "archive")
+    keys = archived_keys(tmp_path / "archive")
     assert keys == {repeat_key(live)}
     assert repeat_key({**live, "seed": 1}) not in keys
     live["config"]["optimizer"]["lr"] = 0.1
