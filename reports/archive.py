@@ -113,4 +113,3 @@ def archive_runs(roots: Iterable[str | Path], archive: Path = ARCHIVE) -> list[P
             continue
         written.append(archive_run(path, record, archive))
     return written
-

@@ -17,14 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from memnets.training.results import (  # noqa: F401 - flatten and config_columns: used by reports
-    config_columns,
-    flatten,
-    repeat_key,
-)
+from memnets.training.results import RESULTS_FILE, config_columns, repeat_key
 
 log = logging.getLogger(__name__)
-RESULTS_FILE = "results.json"
 RUN_DIR = "<run_dir>"  # a record's own folder, where a record names it without its path
 RUN_COLUMNS = ("run_dir", "model", "task", "seed", "status", "n_params", "global_step",
                "epochs", "wall_time_s", "code_version", "hardware", "trained_on_1k")

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from reports.collect import flatten, read_metrics_log
+from memnets.training.results import flatten
+from reports.collect import read_metrics_log
 
 ALPHA = 0.05
 SOLVE_METRIC = "val/bit_errors"

@@ -33,14 +33,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memnets.sweep.expand import Sweep, describe, render_value
 from memnets.training.checkpoints import checkpoint_files
-from memnets.training.results import repeat_key
+from memnets.training.results import RESULTS_FILE, repeat_key
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_LOGGER = "csv"
 # run.py's exit codes (run.py main): 2 bad inputs, 3 diverged (a result), 130/143 interrupted
 # (SIGINT/SIGTERM), 1 any other crash.
 EXIT_DIVERGED, EXIT_INTERRUPTED = 3, (130, 143)
-RESULTS_FILE, LOG_FILE = "results.json", "stdout.log"
+LOG_FILE = "stdout.log"
 RESUME_KEY = "ckpt_path"  # the override a resumed run gets; not part of what the run is
 RESUMABLE = (None, "interrupted")  # record statuses of a run that may go on (None: killed)
 ARCHIVED = "completed before; its record is in the run archive (reports/runs)"
