@@ -34,6 +34,14 @@ def _cell(long: pd.DataFrame, column: str, row: str) -> tuple[float, float]:
     return float(hit["value"].iloc[0]), float(hit["sd"].iloc[0])
 
 
+def _text(long: pd.DataFrame, column: str, row: str) -> str:
+    """The cell's text (a note beside its number, or a text row), "" when it has none."""
+    if "text" not in long:
+        return ""
+    hit = long[(long["column"] == column) & (long["row"] == row)]["text"].dropna()
+    return str(hit.iloc[0]) if len(hit) else ""
+
+
 def published_column(long: pd.DataFrame, name: str) -> str | None:
     """The published column whose name starts with ``name`` (its source tag follows)."""
     names = [c for c in long["column"].unique() if c.startswith(name + " [")]
@@ -52,7 +60,8 @@ def our_columns(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def budget_phrase(long: pd.DataFrame, column: str) -> str:
-    """"S seed(s), R runs of W of wall clock and K steps each" (W in h, or in min under 0.1 h)."""
+    """"S seed(s), R runs of W of wall clock and K steps each" (W in h, or in min under 0.1 h);
+    seeds that have not run every task are named after S."""
     runs, _ = _cell(long, column, "runs")
     per_run, _ = _cell(long, column, "wall time/run (h)")
     steps, _ = _cell(long, column, "steps/run")
@@ -62,8 +71,10 @@ def budget_phrase(long: pd.DataFrame, column: str) -> str:
     skipped, _ = _cell(long, column, "skipped steps/run")
     overflow = (f" ({fmt(skipped, digits=0)} of them skipped: the gradient overflowed)"
                 if skipped >= 0.5 else "")
-    return (f"{fmt(seeds, digits=0)} seed(s), {fmt(runs, digits=0)} run(s) of {wall} of wall "
-            f"clock and {fmt(steps, digits=0)} steps each{overflow}")
+    note = _text(long, column, "seeds")
+    partial = f" ({note}; the mean ± sd is over the complete ones)" if note else ""
+    return (f"{fmt(seeds, digits=0)} seed(s){partial}, {fmt(runs, digits=0)} run(s) of {wall} "
+            f"of wall clock and {fmt(steps, digits=0)} steps each{overflow}")
 
 
 def tasks_reported(long: pd.DataFrame, column: str) -> int:

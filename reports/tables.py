@@ -204,10 +204,13 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         best_col["failed"] = (float(best_failed), math.nan, len(best))
         budget = rr.loc[g["run_dir"].unique()]
         skipped = skipped_steps(df, budget.index)
+        seeds_note = partial_seeds_note(test)
         for col in (mean_col, best_col):
             col["skipped steps/run"] = (skipped, math.nan, len(budget))
             col["runs"] = (float(len(budget)), math.nan, len(budget))
             col["seeds"] = (float(budget["seed"].nunique()), math.nan, len(budget))
+            if seeds_note:
+                col.setdefault("notes", {})["seeds"] = seeds_note
             col["steps/run"] = (float(budget["global_step"].mean()), math.nan, len(budget))
             epochs = budget["epochs"] if "epochs" in budget else pd.Series(dtype=float)
             col["epochs/run"] = (float(epochs.mean()) if epochs.notna().any() else math.nan,
@@ -225,6 +228,18 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         out[f"ours: {label} mean ± sd"] = mean_col
         out[f"ours: {label} best"] = best_col
     return out
+
+
+def partial_seeds_note(test: pd.DataFrame) -> str:
+    """For per-task training, where a seed has not run every task yet: "1 complete; seed 1: 6 of
+    20 tasks" (``test``: seeds x tasks, NaN where a run is missing), else "". The mean ± sd rows
+    are over the complete seeds only, so a reader must see that the seed count holds others."""
+    done = test.notna().sum(axis=1)  # (seeds,)
+    partial = done[done < test.shape[1]]
+    if partial.empty:
+        return ""
+    rest = "; ".join(f"seed {seed}: {n} of {test.shape[1]} tasks" for seed, n in partial.items())
+    return f"{len(done) - len(partial)} complete; {rest}"
 
 
 def babi_published_columns(published: pd.DataFrame,
@@ -287,7 +302,8 @@ def babi_table(df: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame,
                 cell += "*"
             display.loc[str(key), name] = cell
             long.append({"column": name, "row": str(key), "value": mean, "sd": sd, "n": n,
-                         "source": col.get("source", "this suite")})
+                         "source": col.get("source", "this suite"),
+                         "text": col.get("notes", {}).get(key)})
     display.index.name = "task"
     return display.fillna("–"), pd.DataFrame(long)
 

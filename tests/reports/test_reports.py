@@ -165,6 +165,25 @@ def test_babi_table_mean_sd_best_and_failed_on_hand_numbers(tmp_path):
     assert row["value"] == pytest.approx(5.5) and row["n"] == 2
 
 
+def test_a_seed_with_missing_tasks_is_named_and_left_out_of_the_mean(tmp_path):
+    babi_pertask_runs(tmp_path)
+    for t in range(7, 21):  # seed 1 has run tasks 1-6 only
+        for path in (tmp_path / f"s1t{t}").iterdir():
+            path.unlink()
+        (tmp_path / f"s1t{t}").rmdir()
+    display, long = babi_table(collect([tmp_path]), load_babi_published())
+    mean_col = "ours: memn2n per-task 10k mean ± sd"
+    assert display.loc["seeds", mean_col] == "2 (1 complete; seed 1: 6 of 20 tasks)"
+    assert display.loc["mean", mean_col] == "10.5"  # seed 0's alone: mean(1..20)
+    assert display.loc["runs", mean_col] == "26"
+    (finding,) = [i for i in babi_findings(long) if "memn2n" in i]
+    assert ("2 seed(s) (1 complete; seed 1: 6 of 20 tasks; the mean ± sd is over the complete "
+            "ones), 26 run(s)") in finding
+    babi_pertask_runs(tmp_path / "full")
+    display, _ = babi_table(collect([tmp_path / "full"]), load_babi_published())
+    assert display.loc["seeds", mean_col] == "2"  # both complete: no note
+
+
 def test_joint_runs_use_group_errors_and_the_best_run_by_validation(tmp_path):
     for seed, (err, val) in enumerate([(0.10, 0.2), (0.02, 0.1), (0.30, 0.3)]):
         metrics = {}
