@@ -27,7 +27,7 @@ from memnets.models.base import (
     IncompatibleTaskError,
     RecurrentMemoryNetwork,
     check_compatible,
-    choose_granularity,
+    granularity_for,
 )
 from memnets.training.actor_critic import ActorCriticModule, value_spec
 from memnets.training.callbacks import InterruptCheckpoint, RunIdentity
@@ -75,9 +75,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     check_setting_types(task_cls, _settings(cfg.task), "task")
     try:
         if cfg.task.get("granularity") == "auto":
-            offered = tuple(getattr(task_cls, "GRANULARITIES", ()))
             with open_dict(cfg):
-                cfg.task.granularity = choose_granularity(model_cls, offered)
+                cfg.task.granularity = granularity_for(model_cls, task_cls)
         datamodule = _construct(cfg, "task", lambda: instantiate(cfg.task))
         check_compatible(model_cls, datamodule.spec)
         _check_training(cfg, model_cls, datamodule)

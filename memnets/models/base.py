@@ -68,6 +68,13 @@ def choose_granularity(model_cls: type[MemoryNetwork], offered: tuple[str, ...])
     )
 
 
+def granularity_for(model_cls: type[MemoryNetwork], task_cls: type) -> str:
+    """``task.granularity=auto`` for this model on this task: :func:`choose_granularity` over
+    the task class's ``GRANULARITIES``. run.py writes it into the run's record; the sweep runner
+    resolves it the same way to find a planned run in the archive."""
+    return choose_granularity(model_cls, tuple(getattr(task_cls, "GRANULARITIES", ())))
+
+
 class RecurrentMemoryNetwork(MemoryNetwork):
     """A model that reads one step at a time: ``step(x_t, role_t, state) -> (y_t, state)``.
 

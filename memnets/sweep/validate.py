@@ -30,6 +30,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from memnets.models.base import IncompatibleTaskError, granularity_for
 from memnets.sweep.expand import (
     COMMAND,
     Sweep,
@@ -72,6 +73,12 @@ def planned_record(overrides: list[str]) -> dict[str, Any]:
     choices = cfg.hydra.runtime.choices
     with open_dict(cfg):
         del cfg["hydra"]
+        if cfg.task.get("granularity") == "auto":  # as run.py resolves it into the record
+            try:
+                cfg.task.granularity = granularity_for(get_class(cfg.model._target_),
+                                                       get_class(cfg.task._target_))
+            except IncompatibleTaskError:
+                pass  # the run itself will stop with the error; nothing archived can match
     return {"model": choices.get("model"), "task": choices.get("task"), "seed": cfg.get("seed"),
             "config": OmegaConf.to_container(cfg, resolve=True)}
 

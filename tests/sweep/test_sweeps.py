@@ -372,3 +372,15 @@ def test_a_run_kept_in_the_run_archive_is_not_made_again(tmp_path, fake_python):
     (folder / "results.json").write_text(json.dumps({**record, "status": "failed"}))
     assert archived_runs(planned, tmp_path / "archive") == set()
     assert run_all(planned[:1], python=fake_python)[0]["status"] == "completed"  # made now
+
+
+def test_a_planned_run_resolves_granularity_auto_as_run_py_records_it():
+    """run.py writes ``task.granularity=auto`` back as what it chose for the model; the planned
+    record must say the same, or an archived run of an ``auto`` sweep never matches."""
+    from memnets.sweep.validate import planned_record
+
+    def granularity(model: str) -> str:
+        record = planned_record([f"model={model}", "task=babi", "task.granularity=auto"])
+        return record["config"]["task"]["granularity"]
+
+    assert granularity("dnc") == "word" and granularity("memn2n") == "sentence"
