@@ -67,16 +67,17 @@ def write_table(table: pd.DataFrame, stem: Path, caption: str, index: bool = Tru
     return paths
 
 
-def generate(run_roots: list[Path], out: Path, only: str | None = None
-             ) -> tuple[list[Path], dict[str, str]]:
+def generate(run_roots: list[Path], out: Path, only: str | None = None,
+             df: pd.DataFrame | None = None) -> tuple[list[Path], dict[str, str]]:
     """Everything ``python -m reports`` writes (``only``: one part of it); returns the paths
-    written and the extension studies' findings (study title -> sentence)."""
+    written and the extension studies' findings (study title -> sentence). ``df``: the runs
+    already collected from ``run_roots``, if the caller has them."""
     findings: dict[str, str] = {}
     written: list[Path] = []
     if only in (None, "extensions"):
         _, findings, written = write_extensions(run_roots, out)
     if only in (None, "results"):
-        written += generate_results(run_roots, out)
+        written += generate_results(run_roots, out, df)
     if only == "curriculum":
         written += write_curriculum(run_roots, out)
     if only == "shrdlu":
@@ -84,12 +85,17 @@ def generate(run_roots: list[Path], out: Path, only: str | None = None
     return written, findings
 
 
-def generate_results(run_roots: list[Path], out: Path) -> list[Path]:
-    """The per-task tables and figures of the runs that belong to no study (a study's runs
-    are reported on its own page, grouped by arm)."""
-    df = collect(run_roots)
-    if "study" in df:
-        df = df[df["study"].isna()].reset_index(drop=True)
+def outside_studies(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs that belong to no study (a study's runs are reported on its own page, grouped
+    by arm): what the per-task tables, and the README's, are made of."""
+    return df[df["study"].isna()].reset_index(drop=True) if "study" in df else df
+
+
+def generate_results(run_roots: list[Path], out: Path,
+                     df: pd.DataFrame | None = None) -> list[Path]:
+    """The per-task tables and figures of the runs under ``run_roots`` (``df``: collected from
+    them already) that belong to no study."""
+    df = outside_studies(collect(run_roots) if df is None else df)
     published = load_babi_published()
     written: list[Path] = []
     display, long = babi_table(df, published)
@@ -193,13 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.archive:
         folders = archive_runs(existing, ARCHIVE)
         print(f"archived {len(folders)} run(s) in {ARCHIVE}")
-    paths, findings = generate(existing, args.out, args.only)
+    df = collect(existing)  # once: every part below reads the same runs
+    paths, findings = generate(existing, args.out, args.only, df)
     if args.html:
         paths.append(write_html(args.out))
     if args.readme:
         blocks = {"extensions": readme_block(findings)} if args.only in (None, "extensions") else {}
         if args.only in (None, "results"):
-            display, _ = babi_table(collect(existing), load_babi_published())
+            display, _ = babi_table(outside_studies(df), load_babi_published())
             blocks.update(readme_blocks(display, args.out))
         if args.only == "curriculum":
             blocks.update(curriculum_block(args.out))
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             blocks.update(shrdlu_block(args.out))
         names = inject(args.readme, blocks)
         print(f"updated {args.readme}: {', '.join(names) or 'no marked blocks found'}")
-    n_runs = len(runs(collect(existing))) if existing else 0
+    n_runs = len(runs(df)) if not df.empty else 0
     if n_runs == 0:
         print(f"no results.json found under {' '.join(map(str, args.runs))}: wrote the "
               "published bAbI table only")

@@ -634,6 +634,23 @@ def test_runs_csv_names_run_folders_from_their_root_not_the_machine(tmp_path):
     assert table["run_dir"].tolist() == ["multirun/sweep/3"]
 
 
+def test_the_readme_table_leaves_out_study_runs_like_the_generated_one(tmp_path):
+    """A study's runs have their own page: the README's bAbI block, made from the same runs as
+    ``babi_table.md``, must not show them as a column either."""
+    for name, model, study in (("plain", "entnet", None), ("arm", "memn2n", "curriculum")):
+        write_run(tmp_path / "runs", name, model=model, task="babi",
+                  task_cfg={"joint": False, "tasks": [1], "size": "10k"},
+                  extra_cfg={"study": study} if study else None,
+                  metrics={"test/error": 0.02, "val/error": 0.02})
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reports:babi -->\nold\n<!-- /reports:babi -->\n")
+    assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                     "--only", "results", "--readme", str(readme)]) == 0
+    page, block = (tmp_path / "out" / "babi_table.md").read_text(), readme.read_text()
+    assert "ours: entnet" in page and "ours: entnet" in block
+    assert "memn2n" not in page and "memn2n" not in block
+
+
 def test_budget_phrase_gives_short_runs_in_minutes():
     long = _findings_long({"ours: memn2n per-task 10k mean ± sd": {
         "runs": 20, "seeds": 1, "wall time/run (h)": 0.02, "steps/run": 846}})
