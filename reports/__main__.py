@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.html:
         paths.append(write_html(args.out))
     if args.readme:
-        blocks = {"extensions": readme_block(findings)} if args.only in (None, "extensions") else {}
+        blocks = {"extensions": readme_block(findings)} if findings else {}
         if args.only in (None, "results"):
             display, _ = babi_table(outside_studies(df), load_babi_published())
             blocks.update(readme_blocks(display, args.out))
@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n_runs} run(s) from {' '.join(map(str, existing))}")
     for path in paths:
         print(f"  {path}")
+    if args.only in (None, "extensions") and not findings:
+        print(f"no extension-study runs found: kept {args.out / 'extensions.md'} (and its README "
+              "block) as it was")
     return 0
 
 

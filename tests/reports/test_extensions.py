@@ -249,6 +249,26 @@ def test_cli_only_extensions_rewrites_its_part_and_leaves_the_rest(tmp_path):
     assert "bAbI, from earlier runs" in page and "Content-lookup distance" in page
 
 
+def test_no_study_runs_keeps_the_extension_page_and_block_as_they_were(tmp_path):
+    """A fresh clone has no study runs (their folders are not archived): the full command must
+    keep the measured page and README block, not replace them with "no runs were found"."""
+    from reports import __main__ as cli
+
+    out, readme = earlier_reports(tmp_path, "bAbI\n", extensions="measured finding")
+    (out / "extensions.md").write_text("# Extension studies\nmeasured table\n")
+    assert cli.main(["--runs", str(tmp_path / "none"), "--out", str(out),
+                     "--readme", str(readme)]) == 0
+    assert (out / "extensions.md").read_text() == "# Extension studies\nmeasured table\n"
+    assert "measured finding" in readme.read_text()
+    for i in range(2):  # once a study has runs, its page and block are made from them
+        write_run(tmp_path / "runs", f"r{i}", record("", i), [(99, 0.0)])
+    assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(out),
+                     "--readme", str(readme)]) == 0
+    assert "measured table" not in (out / "extensions.md").read_text()
+    assert "measured finding" not in readme.read_text()
+    assert "**Content-lookup distance.**" in readme.read_text()
+
+
 def test_study_runs_stay_out_of_the_per_task_tables(tmp_path):
     from reports.__main__ import generate_results
 
