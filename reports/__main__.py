@@ -189,6 +189,12 @@ def write_index(df: pd.DataFrame, written: list[Path], out: Path) -> Path:
                   to_markdown(counts, index=False)]
     lines += ["", "Files:", ""] + [f"- `{p.name}`" for p in written]
     path = out / "README.md"
+    made = {p.resolve() for p in written} | {path.resolve()}
+    kept = sorted(f.name for f in out.iterdir()  # index.html: --html renders it from these
+                  if f.is_file() and f.resolve() not in made and f.name != "index.html")
+    if kept:  # pages whose runs were not among these (e.g. not archived): left as they were
+        lines += ["", "Kept from an earlier `python -m reports` (no runs for them this time):", ""]
+        lines += [f"- `{name}`" for name in kept]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -304,3 +304,17 @@ def test_a_safety_callback_that_never_acted_does_not_split_a_column(tmp_path):
               metrics={"test/error": 0.5, "train/skipped_steps": 3})
     labels = {Path(run).name: label for run, label in setting_labels(collect([tmp_path])).items()}
     assert labels["without"] == labels["unused"] != labels["used"]
+
+
+def test_the_index_names_pages_kept_from_an_earlier_generation(tmp_path):
+    """A page this call did not make (its runs are not here, e.g. not archived) stays in the
+    folder; the index must not present it as made from these runs, nor leave it out."""
+    write_run(tmp_path / "runs", "a", metrics={"test/error": 0.1})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "curriculum.md").write_text("from earlier runs\n")
+    assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(out), "--only",
+                     "results"]) == 0
+    made, _, kept = (out / "README.md").read_text().partition("Kept from an earlier")
+    assert "`curriculum.md`" in kept and "`curriculum.md`" not in made
+    assert "`babi_table.md`" in made and "`babi_table.md`" not in kept
