@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -111,6 +112,10 @@ class RefuseTakenRunDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         if is_secondary_rank(config.get("trainer")):
             return
+        # Hydra sets its config only when the job starts, after this callback; the run dir's
+        # ${hydra:...} parts (the default one has the task and model) need it now, or resolving
+        # fails and Hydra turns the error into a warning, leaving the folder unchecked.
+        HydraConfig.instance().set_config(config)
         run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
         owner = folder_owner(run_dir)
         if owner is not None and not resumes_in_place(run_dir, config.get("ckpt_path")):

@@ -46,8 +46,11 @@ def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-2000:]
+        proc.stderr_text = err
     folders = sorted((tmp_path / "outputs" / "copy" / "lstm").iterdir())
     assert len(folders) == 2, folders
+    for proc in procs:  # the folder check ran on the default dir (it used to fail to resolve it)
+        assert "HydraConfig was not set" not in proc.stderr_text
     ids = {json.loads((f / "results.json").read_text())["run_id"] for f in folders}
     assert len(ids) == 2
     assert run_stamp() != run_stamp()  # same millisecond still differs (random suffix)
@@ -63,6 +66,19 @@ def test_a_run_refuses_a_folder_that_holds_another_run(tmp_path):
     assert f"run folder {taken} is taken by run earlier-run" in output
     assert sorted(p.name for p in taken.iterdir()) == ["results.json"]  # nothing written there
     assert (taken / "results.json").read_text() == before
+
+
+def test_a_run_refuses_a_taken_folder_named_with_hydra_interpolations(tmp_path):
+    """``hydra.run.dir`` may use ``${hydra:...}`` like the default does; the folder check must
+    resolve it before Hydra writes its files there (it used to raise "HydraConfig was not set",
+    which Hydra logs as a warning, and go on into the other run's folder)."""
+    taken = tmp_path / "runs" / "copy"
+    taken.mkdir(parents=True)
+    (taken / "results.json").write_text(json.dumps({"status": "completed", "run_id": "earlier"}))
+    code, output = run_py(*TINY, f"hydra.run.dir={tmp_path}/runs/${{hydra:runtime.choices.task}}",
+                          cwd=tmp_path)
+    assert code == 2 and f"run folder {taken} is taken by run earlier" in output
+    assert sorted(p.name for p in taken.iterdir()) == ["results.json"]  # no .hydra/, no log
 
 
 def test_the_claim_is_exclusive(tmp_path):
