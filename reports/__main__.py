@@ -68,16 +68,19 @@ def write_table(table: pd.DataFrame, stem: Path, caption: str, index: bool = Tru
 
 
 def generate(run_roots: list[Path], out: Path, only: str | None = None,
-             df: pd.DataFrame | None = None) -> tuple[list[Path], dict[str, str]]:
+             df: pd.DataFrame | None = None,
+             table: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+             ) -> tuple[list[Path], dict[str, str]]:
     """Everything ``python -m reports`` writes (``only``: one part of it); returns the paths
     written and the extension studies' findings (study title -> sentence). ``df``: the runs
-    already collected from ``run_roots``, if the caller has them."""
+    already collected from ``run_roots``, and ``table``: their ``babi_table``, if the caller
+    has them."""
     findings: dict[str, str] = {}
     written: list[Path] = []
     if only in (None, "extensions"):
         _, findings, written = write_extensions(run_roots, out)
     if only in (None, "results"):
-        written += generate_results(run_roots, out, df)
+        written += generate_results(run_roots, out, df, table)
     if only == "curriculum":
         written += write_curriculum(run_roots, out)
     if only == "shrdlu":
@@ -92,13 +95,15 @@ def outside_studies(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def generate_results(run_roots: list[Path], out: Path,
-                     df: pd.DataFrame | None = None) -> list[Path]:
+                     df: pd.DataFrame | None = None,
+                     table: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> list[Path]:
     """The per-task tables and figures of the runs under ``run_roots`` (``df``: collected from
-    them already) that belong to no study."""
+    them already; ``table``: ``babi_table`` of those outside studies, built already) that
+    belong to no study."""
     df = outside_studies(collect(run_roots) if df is None else df)
     published = load_babi_published()
     written: list[Path] = []
-    display, long = babi_table(df, published)
+    display, long = babi_table(df, published) if table is None else table
     written += write_table(
         display, out / "babi_table",
         "bAbI 10k test error (%) per task; failed = tasks above 5%. Published columns carry "
@@ -206,14 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         folders = archive_runs(existing, ARCHIVE)
         print(f"archived {len(folders)} run(s) in {ARCHIVE}")
     df = collect(existing)  # once: every part below reads the same runs
-    paths, findings = generate(existing, args.out, args.only, df)
+    # and the bAbI table once: babi_table.md and the README block show the same one
+    table = (babi_table(outside_studies(df), load_babi_published())
+             if args.only in (None, "results") else None)
+    paths, findings = generate(existing, args.out, args.only, df, table)
     if args.html:
         paths.append(write_html(args.out))
     if args.readme:
         blocks = {"extensions": readme_block(findings)} if findings else {}
-        if args.only in (None, "results"):
-            display, _ = babi_table(outside_studies(df), load_babi_published())
-            blocks.update(readme_blocks(display, args.out))
+        if table is not None:
+            blocks.update(readme_blocks(table[0], args.out))
         if args.only == "curriculum":
             blocks.update(curriculum_block(args.out))
         if args.only == "shrdlu":

@@ -334,6 +334,26 @@ def test_the_readme_table_leaves_out_study_runs_like_the_generated_one(tmp_path)
     assert "memn2n" not in page and "memn2n" not in block
 
 
+def test_the_readme_block_and_the_page_come_from_one_babi_table(tmp_path, monkeypatch):
+    """``--readme`` builds the bAbI table once and both outputs show that one."""
+    write_run(tmp_path / "runs", "plain", model="entnet", task="babi",
+              task_cfg={"joint": False, "tasks": [1], "size": "10k"},
+              metrics={"test/error": 0.02, "val/error": 0.02})
+    built = []
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return babi_table(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "babi_table", counted)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reports:babi -->\nold\n<!-- /reports:babi -->\n")
+    assert cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                     "--only", "results", "--readme", str(readme)]) == 0
+    assert len(built) == 1
+    assert "ours: entnet" in readme.read_text()
+
+
 def test_budget_phrase_gives_short_runs_in_minutes():
     long = _findings_long({"ours: memn2n per-task 10k mean ± sd": {
         "runs": 20, "seeds": 1, "wall time/run (h)": 0.02, "steps/run": 846}})
