@@ -110,9 +110,11 @@ def like_for_like(long: pd.DataFrame, column: str, pub: str | None) -> tuple[flo
             len(both))
 
 
-def on_1k_sentence(long: pd.DataFrame, column: str, pub: str | None = None) -> str:
-    """" Task 3 trained on the 1k file (...): X% wrong; the other 19 average Y%" and, with the
-    paper's column ``pub``, "; the paper's Z% on the same 19 (G points apart)." or ""."""
+def on_1k_sentence(long: pd.DataFrame, column: str,
+                   same_tasks: tuple[float, float, int] = (math.nan, math.nan, 0)) -> str:
+    """" Task 3 trained on the 1k file (...): X% wrong; the other 19 average Y%" and, given
+    :func:`like_for_like`'s (ours, paper's, n) over those same tasks, ", the paper's Z% on the
+    same 19 (G points apart)"; "" when no task trained on 1k."""
     tasks = tasks_on_1k(long, column)
     if not tasks:
         return ""
@@ -125,7 +127,7 @@ def on_1k_sentence(long: pd.DataFrame, column: str, pub: str | None = None) -> s
         map(str, tasks))
     text = (f" {names} trained on the 1k file (the 10k one is missing here): {wrong} wrong; "
             f"the other {len(rest)} tasks average {fmt(sum(rest) / len(rest))}%")
-    ours, paper, n = like_for_like(long, column, pub)
+    ours, paper, n = same_tasks
     if n == len(rest):
         text += f", the paper's {fmt(paper)}% on the same {n} ({fmt(ours - paper)} points apart)"
     return text + "."
@@ -155,13 +157,14 @@ def model_finding(long: pd.DataFrame, ours: pd.Series) -> str:
         text += (f" The paper's {pub}: {fmt(p_mean, p_sd)}% ({fmt(p_failed, digits=0)} failed), "
                  f"{fmt(ours_value - p_mean)} points from our {statistic}.")
     compared = f"ours: {label} best" if statistic == "best" else column
-    text += on_1k_sentence(long, compared, pub)
+    same_tasks = like_for_like(long, compared, pub)
+    text += on_1k_sentence(long, compared, same_tasks)
     target = TARGETS.get((ours["model"], ours["training"]))
     if target is not None and done < 20:
         text += " Issue 17's target: not judged until all 20 tasks have run."
     elif target is not None:
         text += target_sentence(target, ours_value, statistic, best_failed)
-        text += like_for_like_target(target, *like_for_like(long, compared, pub))
+        text += like_for_like_target(target, *same_tasks)
     return text
 
 

@@ -281,6 +281,14 @@ def _findings_long(columns: dict[str, dict[str, float]], tasks: int = 20) -> pd.
     return pd.DataFrame(rows)
 
 
+def _with_rows_on_1k(long: pd.DataFrame, tasks: str = "task 3") -> pd.DataFrame:
+    """``long`` plus a "trained on 1k" text row for each of our columns."""
+    rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan, "sd": math.nan,
+                          "n": 0, "text": tasks}
+                         for c in long["column"].unique() if c.startswith("ours")])
+    return pd.concat([long, rows], ignore_index=True)
+
+
 def test_babi_findings_read_each_model_against_its_paper_and_the_targets():
     budget = {"runs": 20, "seeds": 1, "wall time/run (h)": 0.5, "steps/run": 900}
     long = _findings_long({
@@ -371,10 +379,7 @@ def test_the_findings_give_the_mean_without_the_tasks_trained_on_1k():
         "ours: memn2n per-task 10k best": {"mean": 5.5, "failed": 4, "3": 62.0, "1": 1.0,
                                            "2": 3.0},
     }, tasks=3)
-    text_rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan,
-                               "sd": math.nan, "n": 0, "text": "task 3"}
-                              for c in long["column"].unique()])
-    (memn2n,) = babi_findings(pd.concat([long, text_rows], ignore_index=True))
+    (memn2n,) = babi_findings(_with_rows_on_1k(long))
     # the best column's tasks: 3 (1k) at 62%; the other two average (1 + 3) / 2
     assert "Task 3 trained on the 1k file" in memn2n and "62.0% wrong" in memn2n
     assert "the other 2 tasks average 2.0%" in memn2n
@@ -389,13 +394,10 @@ def test_the_target_is_also_read_like_for_like_over_the_tasks_trained_on_10k():
     ours_best = ours | {"mean": sum(ours[str(t)] for t in range(1, 21)) / 20, "failed": 1}
     long = _findings_long({
         "MemN2N (single) best [P]": paper,
-        "ours: memn2n per-task 10k mean ± sd": {**ours_best},
+        "ours: memn2n per-task 10k mean ± sd": ours_best,
         "ours: memn2n per-task 10k best": ours_best,
     })
-    text_rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan,
-                               "sd": math.nan, "n": 0, "text": "task 3"}
-                              for c in long["column"].unique() if c.startswith("ours")])
-    (memn2n,) = babi_findings(pd.concat([long, text_rows], ignore_index=True))
+    (memn2n,) = babi_findings(_with_rows_on_1k(long))
     assert "mean at most 6.2%: not met (7.8%, our best)" in memn2n
     assert "the other 19 tasks average 5.0%, the paper's 4.0% on the same 19 (1.0 points apart)" \
         in memn2n
@@ -406,7 +408,7 @@ def test_the_target_is_also_read_like_for_like_over_the_tasks_trained_on_10k():
     long2 = _findings_long({"MemN2N (single) best [P]": paper,
                             "ours: memn2n per-task 10k mean ± sd": worse,
                             "ours: memn2n per-task 10k best": worse})
-    (memn2n,) = babi_findings(pd.concat([long2, text_rows], ignore_index=True))
+    (memn2n,) = babi_findings(_with_rows_on_1k(long2))
     assert "7.0% against the paper's 4.0% + 2.0 = 6.0%, not within 2.0 points." in memn2n
 
 
@@ -416,10 +418,7 @@ def test_a_target_not_set_from_the_paper_gets_no_like_for_like_reading():
     long = _findings_long({"EntNet best [S]": paper,
                            "ours: entnet per-task 10k mean ± sd": ours,
                            "ours: entnet per-task 10k best": ours})
-    text_rows = pd.DataFrame([{"column": c, "row": "trained on 1k", "value": math.nan,
-                               "sd": math.nan, "n": 0, "text": "task 3"}
-                              for c in long["column"].unique() if c.startswith("ours")])
-    (entnet,) = babi_findings(pd.concat([long, text_rows], ignore_index=True))
+    (entnet,) = babi_findings(_with_rows_on_1k(long))
     assert "the paper's 0.0% on the same 19" in entnet and "Like for like" not in entnet
 
 
