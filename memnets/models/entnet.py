@@ -30,7 +30,19 @@ from memnets.ops.position_encoding import encode_sentences, position_encoding
 from tasks.batch import PAD_ID, Role
 from tasks.spec import TaskSpec
 
-MASK_INITS = ("ones", "position")
+MASK_INITS = ("ones", "position", "normal")
+
+
+class LastDimPReLU(nn.Module):
+    """PReLU with one slope per unit of the last dimension, ``(..., d) -> (..., d)``
+    (``nn.PReLU(d)`` would take dim 1, the block axis of ``(B, N, d)``, as the channels)."""
+
+    def __init__(self, num_units: int, init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((num_units,), float(init)))  # (d,) slopes
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x >= 0, x, self.weight * x)
 
 
 class EntNetState(NamedTuple):
@@ -40,12 +52,17 @@ class EntNetState(NamedTuple):
     attention: Tensor  # (B, N) p_j of the last step's output module; for traces
 
 
-def entity_gate(s: Tensor, memory: Tensor, keys: Tensor) -> Tensor:
-    """EntNet eq. 2, ``g_j = σ(sᵀh_j + sᵀw_j)``.
+def entity_gate(s: Tensor, memory: Tensor, keys: Tensor, bias: Tensor | None = None) -> Tensor:
+    """EntNet eq. 2, ``g_j = σ(sᵀh_j + sᵀw_j + b_j)``.
 
-    s (B, d), memory (B, N, d), keys (N, d) -> (B, N).
+    The per-block bias b_j is not in the paper's eq. 2 but is in the authors' Torch code
+    (facebookarchive/MemNN, EntNet-babi/entnet.lua, ``gate_bias``); None leaves it out.
+    s (B, d), memory (B, N, d), keys (N, d), bias (N,) or None -> (B, N).
     """
-    return torch.sigmoid(torch.einsum("bd,bnd->bn", s, memory) + s @ keys.T)
+    logits = torch.einsum("bd,bnd->bn", s, memory) + s @ keys.T  # (B, N)
+    if bias is not None:
+        logits = logits + bias
+    return torch.sigmoid(logits)
 
 
 def entity_update(memory: Tensor, gate: Tensor, candidate: Tensor, eps: float = 1e-8) -> Tensor:
@@ -67,27 +84,41 @@ def attention_readout(memory: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
     return torch.einsum("bn,bnd->bd", p, memory), p
 
 
+def initial_mask(kind: str, max_words: int, embed_dim: int, std: float) -> Tensor:
+    """(L, d) start of a learned position mask f: ``"ones"`` (bag of words), ``"position"``
+    (the MemN2N PE weights for a full sentence of L words) or ``"normal"`` (N(0, std), as the
+    authors' Torch code leaves the statement mask)."""
+    if kind not in MASK_INITS:
+        raise ValueError(f"mask init {kind!r}; expected one of {MASK_INITS}")
+    if kind == "position":
+        return position_encoding(max_words, embed_dim)
+    if kind == "normal":
+        return torch.randn(max_words, embed_dim) * std
+    return torch.ones(max_words, embed_dim)
+
+
 class SentenceEncoder(nn.Module):
     """Multiplicative position-mask encoder (EntNet §2.1) for statements and questions.
 
     ``(B, T, L) tokens -> (B, T, 2d)``: ``[Σ_i f_i ∘ e_i, Σ_i f^q_i ∘ e_i]`` with one shared
     embedding e = E x (PAD embeds to 0) and separate learned masks f (statements) and f^q
-    (questions), each (L, d). ``mask_init="position"`` starts both masks at the MemN2N PE
-    weights for a full sentence of L words, ``"ones"`` at the bag of words.
+    (questions), each (L, d), started as :func:`initial_mask` says.
     """
 
-    def __init__(self, vocab_size: int, max_words: int, embed_dim: int, mask_init: str) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        max_words: int,
+        embed_dim: int,
+        mask_init: str,
+        story_mask_init: str | None = None,
+        std: float = 0.1,
+    ) -> None:
         super().__init__()
-        if mask_init not in MASK_INITS:
-            raise ValueError(f"mask_init={mask_init!r}; expected one of {MASK_INITS}")
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
-        init = (
-            position_encoding(max_words, embed_dim)
-            if mask_init == "position"
-            else torch.ones(max_words, embed_dim)
-        )
-        self.story_mask = nn.Parameter(init.clone())  # (L, d) f_i
-        self.query_mask = nn.Parameter(init.clone())  # (L, d) f^q_i
+        story_init = initial_mask(story_mask_init or mask_init, max_words, embed_dim, std)
+        self.story_mask = nn.Parameter(story_init)  # (L, d) f_i
+        self.query_mask = nn.Parameter(initial_mask(mask_init, max_words, embed_dim, std))  # (L, d) f^q_i
         self.out_features = 2 * embed_dim
 
     def forward(self, tokens: Tensor, role: Tensor) -> Tensor:
@@ -107,9 +138,17 @@ class EntNet(RecurrentMemoryNetwork):
         tied_keys: keys w_j are the (trained) embeddings of ``key_token_ids`` (the paper's
             "tied" variant, one entity word per block) instead of free parameters.
         key_token_ids: the N entity token ids for ``tied_keys``.
-        mask_init: ``"ones"`` or ``"position"`` start for the learned position masks f_i.
+        mask_init: ``"ones"``, ``"position"`` or ``"normal"`` start for the learned position
+            masks f_i (both masks, unless ``story_mask_init`` is given).
+        story_mask_init: start of the statement mask alone; the authors' code fills only the
+            question mask with ones and leaves the statement mask at N(0, init_std) (``"normal"``).
         init_std: σ of the N(0, σ) initialisation of the weights (paper: 0.1).
-        prelu_init: initial PReLU slope (1.0 starts φ as the identity).
+        prelu_init: initial PReLU slope (1.0 starts φ as the identity; the authors' code fills
+            the slopes with 1).
+        gate_bias: a learned bias b_j per block in the gate (authors' code, not eq. 2).
+        candidate_bias: a bias on U h_j in the candidate (authors' code: ``nn.Linear`` with bias).
+        prelu_per_unit: one PReLU with d slopes shared by the memory and the output module, as
+            the authors' code has it, instead of two PReLUs with one slope each.
     """
 
     SUPPORTED_GRANULARITIES: ClassVar[frozenset[str]] = frozenset({"sentence"})
@@ -125,6 +164,10 @@ class EntNet(RecurrentMemoryNetwork):
         mask_init: str = "ones",
         init_std: float = 0.1,
         prelu_init: float = 1.0,
+        story_mask_init: str | None = None,
+        gate_bias: bool = False,
+        candidate_bias: bool = False,
+        prelu_per_unit: bool = False,
     ) -> None:
         super().__init__(spec, input_encoding="onehot")
         if spec.input_kind != "tokens":
@@ -134,7 +177,9 @@ class EntNet(RecurrentMemoryNetwork):
         d = embed_dim
         self.embed_dim = d
         self.num_blocks = num_blocks
-        self.encoder = SentenceEncoder(spec.vocab_size, spec.input_width, d, mask_init)
+        self.encoder = SentenceEncoder(
+            spec.vocab_size, spec.input_width, d, mask_init, story_mask_init, init_std
+        )
         if tied_keys:
             ids = list(key_token_ids or [])
             if len(ids) != num_blocks or not all(0 < i < spec.vocab_size for i in ids):
@@ -147,13 +192,18 @@ class EntNet(RecurrentMemoryNetwork):
         else:
             self.key_token_ids = None
             self.free_keys = nn.Parameter(torch.empty(num_blocks, d))  # (N, d) w_j
-        self.U = nn.Linear(d, d, bias=False)
+        self.gate_bias = nn.Parameter(torch.empty(num_blocks)) if gate_bias else None  # (N,) b_j
+        self.U = nn.Linear(d, d, bias=candidate_bias)
         self.V = nn.Linear(d, d, bias=False)
         self.W = nn.Linear(d, d, bias=False)
         self.H = nn.Linear(d, d, bias=False)
         self.R = nn.Linear(d, spec.output_size, bias=False)
-        self.phi_memory = nn.PReLU(init=prelu_init)
-        self.phi_output = nn.PReLU(init=prelu_init)
+        if prelu_per_unit:
+            self.phi_memory = LastDimPReLU(d, prelu_init)
+            self.phi_output = self.phi_memory  # one module, shared as in the authors' code
+        else:
+            self.phi_memory = nn.PReLU(init=prelu_init)
+            self.phi_output = nn.PReLU(init=prelu_init)
         for name, p in self.named_parameters():
             if "mask" not in name and "phi" not in name:
                 nn.init.normal_(p, std=init_std)
@@ -181,7 +231,7 @@ class EntNet(RecurrentMemoryNetwork):
         """x_t (B, 2d) = [statement encoding s, question encoding], role_t (B,) -> y (B, O)."""
         s, q_t = x_t.split(self.embed_dim, dim=-1)  # (B, d), (B, d)
         keys = self.keys()  # (N, d)
-        gate = entity_gate(s, state.memory, keys)  # (B, N)
+        gate = entity_gate(s, state.memory, keys, self.gate_bias)  # (B, N)
         candidate = self.phi_memory(
             self.U(state.memory) + self.V(keys)[None] + self.W(s)[:, None]
         )  # (B, N, d)

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from memnets.models.base import IncompatibleTaskError
-from memnets.models.entnet import EntNet, EntNetState, attention_readout, entity_gate, entity_update
+from memnets.models.entnet import (
+    EntNet,
+    EntNetState,
+    LastDimPReLU,
+    attention_readout,
+    entity_gate,
+    entity_update,
+)
 from memnets.ops.position_encoding import position_encoding
 from tasks.batch import Role, collate
 from tasks.spec import TaskSpec
@@ -45,6 +52,15 @@ def test_update_adds_gated_candidate_then_normalises():
     expected = torch.tensor([[unit([2.5, 2.0]), [0.0, 1.0]]], dtype=torch.float64)
     torch.testing.assert_close(h, expected)
     torch.testing.assert_close(h.norm(dim=-1), torch.ones(1, 2, dtype=torch.float64))
+
+
+def test_gate_bias_adds_to_each_blocks_logit():
+    # authors' code: g_j = σ(sᵀ(h_j + w_j) + b_j); b = [-1, 0.5] -> σ(1 - 1), σ(0.5 + 0.5)
+    b = torch.tensor([-1.0, 0.5], dtype=torch.float64)
+    g = entity_gate(S, H0, KEYS, b)
+    torch.testing.assert_close(g, torch.tensor([[0.5, sigmoid(1.0)]], dtype=torch.float64))
+    s, h, w = (t.clone().requires_grad_() for t in (S, H0, KEYS))
+    assert torch.autograd.gradcheck(entity_gate, (s, h, w, b.clone().requires_grad_()))
 
 
 def test_readout_is_attention_over_blocks():
@@ -194,6 +210,34 @@ def test_position_mask_init_and_gradients_reach_every_parameter():
     model(batch).logits[batch.target_mask].sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_authors_code_options():
+    # facebookarchive/MemNN EntNet-babi/entnet.lua: gate bias, U with bias, one PReLU of d slopes
+    # shared by memory and output, question mask of ones and statement mask left at N(0, σ).
+    model = make_model(story_mask_init="normal", gate_bias=True, candidate_bias=True, prelu_per_unit=True)
+    assert model.phi_memory is model.phi_output and model.phi_memory.weight.shape == (6,)
+    assert (model.phi_memory.weight == 1).all()
+    assert (model.encoder.query_mask == 1).all()
+    f = model.encoder.story_mask
+    assert 0.03 < f.std().item() < 0.3 and f.abs().mean().item() < 0.3  # N(0, 0.1), not ones
+    assert model.gate_bias.shape == (3,) and model.U.bias is not None
+    batch = story_batch(seed=5)
+    model(batch).logits[batch.target_mask].sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    with torch.no_grad():  # the gate bias reaches the gate: a large negative bias closes it
+        model.gate_bias.fill_(-50.0)
+        assert model(batch, trace=True).aux["gate"].amax() < 1e-15
+    assert make_model().gate_bias is None and make_model().U.bias is None
+
+
+def test_last_dim_prelu_has_one_slope_per_unit():
+    phi = LastDimPReLU(2, 1.0)
+    with torch.no_grad():
+        phi.weight.copy_(torch.tensor([0.5, 2.0]))
+    x = torch.tensor([[[-2.0, -1.0], [3.0, -4.0]]])  # (B=1, N=2, d=2): slopes act on d, not N
+    torch.testing.assert_close(phi(x), torch.tensor([[[-1.0, -2.0], [3.0, -8.0]]]))
 
 
 def test_rejects_other_granularities():
