@@ -29,13 +29,17 @@ from torch import Tensor, nn
 
 from memnets.models.base import IncompatibleTaskError, MemoryNetwork, ModelOutput
 from memnets.models.layers import reshape_logits
-from memnets.ops.position_encoding import encode_sentences, sentence_position_weights
+from memnets.ops.position_encoding import (
+    code_position_weights,
+    encode_sentences,
+    sentence_position_weights,
+)
 from tasks.batch import PAD_ID, Batch, Role
 from tasks.spec import TaskSpec
 
 WEIGHT_TYING = ("adjacent", "layerwise")
 NONLINEARITIES = (None, "relu")
-SENTENCE_ENCODINGS = ("position", "bow")
+SENTENCE_ENCODINGS = ("position", "position_code", "bow")
 
 
 class MemN2N(MemoryNetwork):
@@ -49,7 +53,9 @@ class MemN2N(MemoryNetwork):
         weight_tying: ``"adjacent"`` (A^{k+1} = C^k, B = A^1, W = C^Kᵀ when the classes are
             the vocabulary) or ``"layerwise"`` (one A and one C for all hops plus a linear H
             between hops, §2.2).
-        encoding: ``"position"`` (PE, §4.1) or ``"bow"`` (bag of words).
+        encoding: ``"position"`` (PE, §4.1, J = each sentence's length), ``"position_code"``
+            (PE as the authors' code has it, one J for all sentences: ``code_position_weights``)
+            or ``"bow"`` (bag of words).
         temporal_encoding: add the learned T_A(i), T_C(i) rows by memory age (TE, §4.1).
         random_noise: RN (§4.1: empty memories added at random to the stories): during
             training each statement has this probability of an empty memory inserted just
@@ -165,6 +171,8 @@ class MemN2N(MemoryNetwork):
         word_mask = tokens != PAD_ID  # (B, T, L)
         if self.encoding == "position":
             l_weights = sentence_position_weights(word_mask, self.embed_dim, dtype=dtype)  # (B,T,L,d)
+        elif self.encoding == "position_code":
+            l_weights = code_position_weights(word_mask, self.embed_dim, dtype=dtype)  # (B,T,L,d)
         else:
             l_weights = word_mask[..., None].to(dtype)  # (B, T, L, 1)
 

@@ -51,6 +51,26 @@ def sentence_position_weights(word_mask: Tensor, dim: int, *, dtype: torch.dtype
     return weights * mask[..., None]
 
 
+def code_position_weights(word_mask: Tensor, dim: int, *, dtype: torch.dtype | None = None) -> Tensor:
+    """PE as the authors' MemN2N code computes it, with one J for every sentence.
+
+    facebook/MemNN MemN2N-babi-matlab (build_model.m) uses
+    ``l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J)`` with J the padded width (the longest
+    sentence), not each sentence's own length. Expanded, this is about twice the paper's
+    §4.1 formula taken at that fixed J (within 0.1 at d = 100, J = 11), so a word's weight
+    depends on its position from the start of the sentence alone, the same in a 4-word
+    statement and a 9-word question.
+
+    word_mask: (..., L) bool, true at real words; J = L. Returns (..., L, d), 0 at padding.
+    """
+    mask = word_mask.to(dtype or torch.get_default_dtype())  # (..., L)
+    L = mask.shape[-1]
+    j = torch.cumsum(mask, dim=-1)[..., None]  # (..., L, 1): 1-based rank of each real word
+    k = torch.arange(1, dim + 1, dtype=mask.dtype, device=mask.device)  # (d,)
+    weights = 1 + 4 * (k - (dim + 1) / 2) * (j - (L + 1) / 2) / (dim * L)  # (..., L, d)
+    return weights * mask[..., None]
+
+
 def encode_sentences(word_vectors: Tensor, weights: Tensor) -> Tensor:
     """``m = Σ_j l_j ∘ e_j``: word_vectors (..., L, d), weights (..., L, d) or (L, d) -> (..., d).
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from memnets.ops.position_encoding import (
+    code_position_weights,
     encode_sentences,
     position_encoding,
     sentence_position_weights,
@@ -77,3 +78,17 @@ def test_encode_sentences_gradcheck():
     w = sentence_position_weights(torch.rand(3, 5, generator=g) > 0.3, 2, dtype=torch.float64)
     w.requires_grad_(True)
     assert torch.autograd.gradcheck(encode_sentences, (e, w))
+
+
+def test_code_weights_fix_j_at_the_padded_width():
+    # authors' code, d=2, J=L=3: l_kj = 1 + 4 (k - 1.5)(j - 2) / 6
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    w = code_position_weights(mask, 2, dtype=torch.float64)
+    full = torch.tensor([[4 / 3, 2 / 3], [1.0, 1.0], [2 / 3, 4 / 3]], dtype=torch.float64)
+    torch.testing.assert_close(w[1], full)
+    # a 2-word sentence keeps the weights of positions 1-2 of J=3, not those of J=2
+    torch.testing.assert_close(w[0], torch.cat([full[:2], torch.zeros(1, 2, dtype=torch.float64)]))
+    assert not torch.allclose(w[0, :2], sentence_position_weights(mask[1:, :2], 2)[0].double())
+    # about twice the paper's formula at that fixed J for realistic sizes
+    wide = code_position_weights(torch.ones(11, dtype=torch.bool), 100, dtype=torch.float64)
+    assert (wide - 2 * position_encoding(11, 100, dtype=torch.float64)).abs().max() <= 0.1 + 1e-12
