@@ -58,14 +58,20 @@ def make_model(spec: TaskSpec = SPEC, **kw) -> MemN2N:
 # --- the plain reference: one (episode, step) at a time, lists and Python loops -----------------
 
 
-def plain_encode(weight: torch.Tensor, tokens: list[int], d: int, position: bool) -> torch.Tensor:
+def plain_encode(weight: torch.Tensor, tokens: list[int], d: int, encoding: str) -> torch.Tensor:
     words = [w for w in tokens if w != PAD_ID]
     J = len(words)
+    L = len(tokens)  # the padded width, the authors' code's one J
     out = torch.zeros(d, dtype=weight.dtype)
     for j, w in enumerate(words, start=1):
-        if position:  # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), MemN2N §4.1
+        if encoding == "position":  # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), MemN2N §4.1
             l_j = torch.tensor(
                 [(1 - j / J) - (k / d) * (1 - 2 * j / J) for k in range(1, d + 1)],
+                dtype=torch.float64,
+            )
+        elif encoding == "position_code":  # MemN2N-babi-matlab: 1 + 4(k-(d+1)/2)(j-(L+1)/2)/(dL)
+            l_j = torch.tensor(
+                [1 + 4 * (k - (d + 1) / 2) * (j - (L + 1) / 2) / (d * L) for k in range(1, d + 1)],
                 dtype=torch.float64,
             )
         else:
@@ -86,7 +92,7 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
         A, C, Bq = (lambda k: E[0]), (lambda k: E[1]), E[2]
         TA, TC = (lambda k: TT[0]), (lambda k: TT[1])
     W = E[K].T if model.W is None else model.W.weight.T
-    position = model.encoding == "position"
+    encoding = model.encoding
     Bsz, T, _ = batch.inputs.shape
     out = torch.zeros(Bsz, T, W.shape[1], dtype=W.dtype)
     for b in range(Bsz):
@@ -104,13 +110,13 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
             mems = [(len(seq) - 1 - i, s) for i, s in enumerate(seq)]
             mems = [(age, s) for age, s in mems if age < S]  # the most recent S memories
             queries = [s for s in range(t + 1) if roles[s] == Role.QUERY]
-            u = plain_encode(Bq, sent[queries[-1]], d, position) if queries else torch.zeros(d, dtype=W.dtype)
+            u = plain_encode(Bq, sent[queries[-1]], d, encoding) if queries else torch.zeros(d, dtype=W.dtype)
             for k in range(1, K + 1):
                 o = torch.zeros(d, dtype=W.dtype)
                 if mems:
-                    m = [plain_encode(A(k), sent[s] if s is not None else [], d, position)
+                    m = [plain_encode(A(k), sent[s] if s is not None else [], d, encoding)
                          for _, s in mems]
-                    c = [plain_encode(C(k), sent[s] if s is not None else [], d, position)
+                    c = [plain_encode(C(k), sent[s] if s is not None else [], d, encoding)
                          for _, s in mems]
                     if model.temporal_encoding:
                         m = [mi + TA(k)[age] for mi, (age, _) in zip(m, mems, strict=True)]
@@ -131,13 +137,14 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
     [
         (SPEC, {}),
         (SPEC, {"encoding": "bow"}),
+        (SPEC, {"encoding": "position_code"}),
         (SPEC, {"temporal_encoding": False}),
         (SPEC, {"weight_tying": "layerwise"}),
         (SPEC_FEW_CLASSES, {"hops": 2, "memory_size": 50}),
         (SPEC, {"nonlinearity": "relu"}),
         (SPEC, {"nonlinearity": "relu", "weight_tying": "layerwise"}),
     ],
-    ids=["adjacent-pe-te", "bow", "no-te", "layerwise", "untied-W", "relu", "relu-layerwise"],
+    ids=["adjacent-pe-te", "bow", "pe-code", "no-te", "layerwise", "untied-W", "relu", "relu-layerwise"],
 )
 def test_vectorised_forward_equals_step_reference(spec, kw):
     model = make_model(spec, **kw)
