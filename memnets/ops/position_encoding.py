@@ -62,6 +62,9 @@ def code_position_weights(word_mask: Tensor, dim: int, *, dtype: torch.dtype | N
     statement and a 9-word question.
 
     word_mask: (..., L) bool, true at real words; J = L. Returns (..., L, d), 0 at padding.
+    (The authors' J is the longest sentence of the task's files, plus 1 for the time word;
+    here L is the bAbI data module's width over all 20 tasks, 11: the same J for task 19,
+    a larger one for tasks of short sentences.)
     """
     mask = word_mask.to(dtype or torch.get_default_dtype())  # (..., L)
     L = mask.shape[-1]
