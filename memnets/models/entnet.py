@@ -33,16 +33,15 @@ from tasks.spec import TaskSpec
 MASK_INITS = ("ones", "position", "normal")
 
 
-class LastDimPReLU(nn.Module):
-    """PReLU with one slope per unit of the last dimension, ``(..., d) -> (..., d)``
-    (``nn.PReLU(d)`` would take dim 1, the block axis of ``(B, N, d)``, as the channels)."""
+class LastDimPReLU(nn.PReLU):
+    """``nn.PReLU`` with one slope per unit of the last dimension, ``(..., d) -> (..., d)``
+    (``nn.PReLU(d)`` alone takes dim 1, the block axis of ``(B, N, d)``, as the channels)."""
 
     def __init__(self, num_units: int, init: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((num_units,), float(init)))  # (d,) slopes
+        super().__init__(num_parameters=num_units, init=init)  # weight (d,) slopes
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.where(x >= 0, x, self.weight * x)
+        return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)
 
 
 class EntNetState(NamedTuple):
