@@ -18,6 +18,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import clip_grads_with_norm_
 
 NORMS = ("spectral", "frobenius")
 
@@ -30,16 +31,21 @@ def matrix_norm(grad: Tensor, norm: str) -> Tensor:
     return torch.linalg.vector_norm(grad)
 
 
-def clip_per_matrix_(parameters: list[nn.Parameter], max_norm: float, norm: str = "spectral") -> None:
-    """Scale each parameter's gradient in place so that its own norm is at most ``max_norm``."""
+def check_norm(norm: str) -> None:
     if norm not in NORMS:
         raise ValueError(f"norm={norm!r}; expected one of {NORMS}")
+
+
+def clip_per_matrix_(parameters: list[nn.Parameter], max_norm: float, norm: str = "spectral") -> None:
+    """Scale each parameter's gradient in place so that its own norm is at most ``max_norm``
+    (torch's ``clip_grads_with_norm_`` applied to one parameter at a time, with its own norm)."""
+    check_norm(norm)
     for p in parameters:
         if p.grad is None:
             continue
         size = matrix_norm(p.grad, norm)
         if torch.isfinite(size):  # a non-finite gradient is SkipNonFiniteGradients' to drop
-            p.grad.mul_((max_norm / size.clamp(min=1e-12)).clamp(max=1.0))
+            clip_grads_with_norm_([p], max_norm, size)
 
 
 class ClipGradPerMatrix(pl.Callback):
@@ -53,13 +59,14 @@ class ClipGradPerMatrix(pl.Callback):
     def __init__(self, max_norm: float, norm: str = "spectral") -> None:
         if max_norm <= 0:
             raise ValueError(f"max_norm={max_norm} must be > 0")
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r}; expected one of {NORMS}")
+        check_norm(norm)
         self.max_norm = max_norm
         self.norm = norm
 
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+    def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.gradient_clip_val:
             raise ValueError("callbacks.clip_per_matrix clips the gradients itself: set "
                              "trainer.gradient_clip_val=null (two clippings would compound)")
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         clip_per_matrix_(list(pl_module.parameters()), self.max_norm, self.norm)

@@ -51,12 +51,12 @@ def test_bad_settings_are_refused():
         ClipGradPerMatrix(0.0)
 
 
-def test_the_callback_refuses_to_compound_with_lightnings_clip():
+def test_the_callback_refuses_to_compound_with_lightnings_clip_before_training():
     class Trainer:
         gradient_clip_val = 1.0
 
     with pytest.raises(ValueError, match="gradient_clip_val=null"):
-        ClipGradPerMatrix(1.0).on_before_optimizer_step(Trainer(), nn.Linear(2, 2), None)
+        ClipGradPerMatrix(1.0).on_fit_start(Trainer(), nn.Linear(2, 2))
 
 
 def test_in_a_fit_the_step_taken_is_the_clipped_gradient():
