@@ -31,6 +31,7 @@ from memnets.models.base import IncompatibleTaskError, MemoryNetwork, ModelOutpu
 from memnets.models.layers import reshape_logits
 from memnets.ops.position_encoding import (
     code_position_weights,
+    code_time_word_weights,
     encode_sentences,
     sentence_position_weights,
 )
@@ -62,6 +63,13 @@ class MemN2N(MemoryNetwork):
             before it. The empty memory shifts the age of every older memory by one and is a
             memory like the others: zero content, so m_i = T_A(i) and c_i = T_C(i), and it takes
             its share of the attention (that is how RN regularises T_A). 0 disables it.
+        noise_memories: ``True`` (the paper's RN, above) or ``False``, RN as the authors' code
+            has it (MemN2N-babi-matlab train.m: each statement's time index is drawn with blanks
+            left in the sequence): a blank still makes every older memory one older, but it is
+            not a memory and takes no attention. The blanks are drawn as above either way.
+        time_word_weight: scale T_A(i), T_C(i) by the PE weight of the time word, as the
+            authors' code does (it writes the time index as a last word of each sentence:
+            ``code_time_word_weights``). Needs ``encoding="position_code"``, the PE it belongs to.
         init_std: σ of the N(0, σ) initialisation of every weight (paper: 0.1).
         nonlinearity: ``None`` (the linear model of §2) or ``"relu"``: ReLU on the internal
             state u after each hop. With ``embed_dim=100`` this is the paper's starred "PE LS
@@ -95,6 +103,8 @@ class MemN2N(MemoryNetwork):
         random_noise: float = 0.1,
         init_std: float = 0.1,
         nonlinearity: str | None = None,
+        noise_memories: bool = True,
+        time_word_weight: bool = False,
     ) -> None:
         super().__init__(spec)
         if spec.input_kind != "tokens" or spec.target_kind != "tokens":
@@ -108,6 +118,11 @@ class MemN2N(MemoryNetwork):
             raise ValueError(f"encoding={encoding!r}; expected one of {SENTENCE_ENCODINGS}")
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity={nonlinearity!r}; expected one of {NONLINEARITIES}")
+        if time_word_weight and encoding != "position_code":
+            raise ValueError(
+                f"time_word_weight=True belongs to the authors' code PE; got encoding={encoding!r}, "
+                "set encoding=position_code or time_word_weight=False"
+            )
         if hops < 1 or memory_size < 1 or embed_dim < 1:
             raise ValueError("hops, memory_size and embed_dim must be >= 1")
         if not 0.0 <= random_noise < 1.0:
@@ -120,6 +135,8 @@ class MemN2N(MemoryNetwork):
         self.temporal_encoding = temporal_encoding
         self.random_noise = random_noise
         self.nonlinearity = nonlinearity
+        self.noise_memories = noise_memories
+        self.time_word_weight = time_word_weight
         self.softmax_enabled = True  # toggled by the LinearStart callback (LS, §4.2)
 
         V, d = spec.vocab_size, embed_dim
@@ -181,11 +198,16 @@ class MemN2N(MemoryNetwork):
         empties = self._noise(is_input)  # (B, T) or None: RN, training only
         ages = memory_ages(is_input, empties)  # (B, T, T) age of memory s at step t
         window = memory_window(is_input, ages, self.memory_size)  # (B, T, M) bool, M = T
-        if empties is not None:  # M = 2T slots: the T steps, then the empty memory before each
+        empty_slots = empties is not None and self.noise_memories  # RN blanks that are memories
+        if empty_slots:  # M = 2T slots: the T steps, then the empty memory before each
             e_ages = ages + 1  # (B, T, T): an empty is one older than the statement after it
             window = torch.cat([window, memory_window(empties.bool(), e_ages, self.memory_size)], 2)
             ages = torch.cat([ages, e_ages], 2)  # (B, T, M)
         age_idx = ages.clamp(0, self.memory_size - 1)  # (B, T, M) T_A row per pair
+        time_scale = (  # (d,) the time word's PE weight, or 1
+            code_time_word_weights(tokens.shape[-1], self.embed_dim, dtype=dtype, device=tokens.device)
+            if self.time_word_weight else 1.0
+        )
 
         u = gather_query(encode_sentences(self._B()(tokens), l_weights), role)  # (B, T, d)
         attention: list[Tensor] = []
@@ -193,17 +215,18 @@ class MemN2N(MemoryNetwork):
             m = encode_sentences(self._A(k)(tokens), l_weights)  # (B, T, d) memory side
             c = encode_sentences(self._C(k)(tokens), l_weights)  # (B, T, d)
             scores = u @ m.transpose(1, 2)  # (B, T, T): u_tᵀ m_s
-            if empties is not None:  # an empty memory has no content: u_tᵀ 0 = 0, only T_A, T_C
+            if empty_slots:  # an empty memory has no content: u_tᵀ 0 = 0, only T_A, T_C
                 scores = torch.cat([scores, torch.zeros_like(scores)], 2)  # (B, T, M)
             if self.temporal_encoding:
-                scores = scores + torch.gather(u @ self._T_A(k).T, 2, age_idx)  # + u_tᵀ T_A(age)
+                T_A = self._T_A(k) * time_scale  # (S, d)
+                scores = scores + torch.gather(u @ T_A.T, 2, age_idx)  # + u_tᵀ T_A(age)
             p = attend(scores, window, softmax=self.softmax_enabled)  # (B, T, M)
             o = p[..., :T] @ c  # (B, T, d): Σ_s p_ts c_s (empty memories add no content)
             if self.temporal_encoding:
                 p_by_age = torch.zeros(
                     *p.shape[:2], self.memory_size, dtype=p.dtype, device=p.device
                 ).scatter_add(2, age_idx, p)  # (B, T, S)
-                o = o + p_by_age @ self._T_C(k)  # + Σ_s p_ts T_C(age)
+                o = o + p_by_age @ (self._T_C(k) * time_scale)  # + Σ_s p_ts T_C(age)
             u = (self.H(u) if self.H is not None else u) + o  # (B, T, d)
             if self.nonlinearity == "relu":
                 u = torch.relu(u)

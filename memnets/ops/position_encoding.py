@@ -74,6 +74,29 @@ def code_position_weights(word_mask: Tensor, dim: int, *, dtype: torch.dtype | N
     return weights * mask[..., None]
 
 
+def code_time_word_weights(
+    width: int,
+    dim: int,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """(d,) PE weight of the time word in the authors' MemN2N code.
+
+    MemN2N-babi-matlab (train.m, build_model.m) writes a memory's time index as one more word
+    after the ``width`` word positions of each sentence, so its embedding row (our T_A(i),
+    T_C(i)) is weighted like any word by the code's PE, at the last position j = J = width + 1:
+    ``l_k = 1 + 4 (k - (d+1)/2)(J - (J+1)/2) / (d J)`` (the same formula as
+    :func:`code_position_weights`, whose J is then ``width + 1``). At d = 100, J = 12 it runs
+    from 0.09 (k = 1) to 1.91 (k = d): a fixed per-dimension scale on the learned time rows.
+    """
+    if width < 0 or dim < 1:
+        raise ValueError(f"code_time_word_weights needs width >= 0 and dim >= 1, got {width}, {dim}")
+    J = width + 1
+    k = torch.arange(1, dim + 1, dtype=dtype, device=device)  # (d,)
+    return 1 + 4 * (k - (dim + 1) / 2) * (J - (J + 1) / 2) / (dim * J)  # (d,)
+
+
 def encode_sentences(word_vectors: Tensor, weights: Tensor) -> Tensor:
     """``m = Σ_j l_j ∘ e_j``: word_vectors (..., L, d), weights (..., L, d) or (L, d) -> (..., d).
 

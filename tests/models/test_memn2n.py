@@ -13,6 +13,7 @@ from torch import nn
 
 from memnets.models.base import IncompatibleTaskError
 from memnets.models.memn2n import MemN2N, memory_ages
+from memnets.ops.position_encoding import code_position_weights, code_time_word_weights
 from memnets.training.linear_start import LinearStart
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
 from tasks.spec import TaskSpec
@@ -94,6 +95,13 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
     W = E[K].T if model.W is None else model.W.weight.T
     encoding = model.encoding
     Bsz, T, _ = batch.inputs.shape
+    # the authors' time word: one more word after the L positions, weighted by their PE at j = L+1
+    Jt = batch.inputs.shape[-1] + 1
+    time_scale = (
+        torch.tensor([1 + 4 * (k - (d + 1) / 2) * (Jt - (Jt + 1) / 2) / (d * Jt)
+                      for k in range(1, d + 1)], dtype=torch.float64)
+        if model.time_word_weight else 1.0
+    )
     out = torch.zeros(Bsz, T, W.shape[1], dtype=W.dtype)
     for b in range(Bsz):
         roles = batch.role[b].tolist()
@@ -109,6 +117,8 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
             # (age, step), step None for an empty memory: zero content, still a memory (RN)
             mems = [(len(seq) - 1 - i, s) for i, s in enumerate(seq)]
             mems = [(age, s) for age, s in mems if age < S]  # the most recent S memories
+            if not model.noise_memories:  # the authors' RN: a blank is a gap in the ages only
+                mems = [(age, s) for age, s in mems if s is not None]
             queries = [s for s in range(t + 1) if roles[s] == Role.QUERY]
             u = plain_encode(Bq, sent[queries[-1]], d, encoding) if queries else torch.zeros(d, dtype=W.dtype)
             for k in range(1, K + 1):
@@ -119,8 +129,8 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
                     c = [plain_encode(C(k), sent[s] if s is not None else [], d, encoding)
                          for _, s in mems]
                     if model.temporal_encoding:
-                        m = [mi + TA(k)[age] for mi, (age, _) in zip(m, mems, strict=True)]
-                        c = [ci + TC(k)[age] for ci, (age, _) in zip(c, mems, strict=True)]
+                        m = [mi + time_scale * TA(k)[age] for mi, (age, _) in zip(m, mems, strict=True)]
+                        c = [ci + time_scale * TC(k)[age] for ci, (age, _) in zip(c, mems, strict=True)]
                     scores = torch.stack([u @ mi for mi in m])
                     p = torch.softmax(scores, 0) if model.softmax_enabled else scores
                     for pi, ci in zip(p, c, strict=True):
@@ -138,13 +148,15 @@ def plain_reference(model: MemN2N, batch, empties: torch.Tensor | None = None) -
         (SPEC, {}),
         (SPEC, {"encoding": "bow"}),
         (SPEC, {"encoding": "position_code"}),
+        (SPEC, {"encoding": "position_code", "time_word_weight": True}),
         (SPEC, {"temporal_encoding": False}),
         (SPEC, {"weight_tying": "layerwise"}),
         (SPEC_FEW_CLASSES, {"hops": 2, "memory_size": 50}),
         (SPEC, {"nonlinearity": "relu"}),
         (SPEC, {"nonlinearity": "relu", "weight_tying": "layerwise"}),
     ],
-    ids=["adjacent-pe-te", "bow", "pe-code", "no-te", "layerwise", "untied-W", "relu", "relu-layerwise"],
+    ids=["adjacent-pe-te", "bow", "pe-code", "pe-code-time-word", "no-te", "layerwise", "untied-W",
+         "relu", "relu-layerwise"],
 )
 def test_vectorised_forward_equals_step_reference(spec, kw):
     model = make_model(spec, **kw)
@@ -191,6 +203,44 @@ def test_random_noise_time_shifts_equal_reference_with_empty_memories(monkeypatc
         clean = plain_reference(model, batch)
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
     assert not torch.allclose(fast, clean)  # the shifts did change something
+
+
+def test_random_noise_as_the_authors_code_only_shifts_ages(monkeypatch):
+    """noise_memories=False: the same blanks age the older memories but take no attention, so
+    the output equals the reference without empty memories, differs from the paper's RN and from
+    no noise at all."""
+    batch = story_batch(seed=5)
+    gen = torch.Generator().manual_seed(7)
+    empties = ((torch.rand(batch.role.shape, generator=gen) < 0.5) & (batch.role == Role.INPUT)).long()
+    outputs = {}
+    for noise_memories in (True, False):
+        model = make_model(random_noise=0.5, noise_memories=noise_memories).train()
+        monkeypatch.setattr(model, "_noise", lambda is_input: empties)
+        with torch.no_grad():
+            outputs[noise_memories] = model(batch).logits[..., 0, :]
+            ref = plain_reference(model, batch, empties)
+        torch.testing.assert_close(outputs[noise_memories], ref, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        clean = plain_reference(model, batch)
+    assert not torch.allclose(outputs[False], outputs[True])
+    assert not torch.allclose(outputs[False], clean)
+
+
+def test_time_word_weight_is_the_code_pe_of_one_more_position():
+    """The authors' time word is the last of J = L + 1 positions: its weight is the row the code
+    PE gives that position in a sentence of L + 1 words; hand-computed for d = 2, L = 2 (J = 3):
+    l_k = 1 + 4 (k - 1.5)(3 - 2) / 6 = (2/3, 4/3)."""
+    w = code_time_word_weights(2, 2, dtype=torch.float64)
+    torch.testing.assert_close(w, torch.tensor([2 / 3, 4 / 3], dtype=torch.float64))
+    full = code_position_weights(torch.ones(1, 12, dtype=torch.bool), 100, dtype=torch.float64)
+    torch.testing.assert_close(code_time_word_weights(11, 100, dtype=torch.float64), full[0, -1])
+    with pytest.raises(ValueError, match="encoding=position_code"):
+        MemN2N(SPEC, time_word_weight=True)  # the paper's PE has no time word
+    plain = make_model(encoding="position_code")
+    scaled = make_model(encoding="position_code", time_word_weight=True)
+    batch = story_batch(seed=3)
+    with torch.no_grad():
+        assert not torch.allclose(plain(batch).logits, scaled(batch).logits)
 
 
 def test_random_noise_empty_memory_is_an_empty_sentence_in_the_story(monkeypatch):
