@@ -99,6 +99,7 @@ def run_frame(path: Path, record: dict[str, Any]) -> pd.DataFrame:
         "epochs": record.get("epochs"),
         "wall_time_s": record.get("wall_time_s"),
         "code_version": record.get("code_version"),
+        "finished_at": record.get("finished_at"),
         "hardware": hardware_name(record),
         "trained_on_1k": trained_on_1k(record),
         **config_columns(config),

@@ -180,10 +180,13 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
     mean ± sd over replicas. Best: the replica with the lowest mean validation error (joint, as
     the DNC paper selects its best network), or per task the run with the lowest validation error
     (per-task training, as EntNet/MemN2N report). Rows mean/failed: per replica mean over tasks
-    and count above 5%, then mean ± sd over replicas (the DNC paper's mean rows)."""
+    and count above 5%, then mean ± sd over replicas (the DNC paper's mean rows). The settings of
+    one model come in the order they were first run, so the README's keys ([a], [b], ...) stay
+    with their settings when a later one is added."""
     out: dict[str, dict[str, dict]] = {}
     rr = run_rows(df).set_index("run_dir")
-    for label, g in errors.groupby("label", sort=True):
+    for label in sorted(errors["label"].unique(), key=lambda lb: _first_run_order(lb, errors, rr)):
+        g = errors[errors["label"] == label]
         test = g.pivot_table(index="seed", columns="task", values="test", aggfunc="mean")
         val = g.pivot_table(index="seed", columns="task", values="val", aggfunc="mean")
         fails = g.pivot_table(index="seed", columns="task", values="failed", aggfunc="max")
@@ -228,6 +231,14 @@ def babi_ours(errors: pd.DataFrame, df: pd.DataFrame) -> dict[str, dict[str, dic
         out[f"ours: {label} mean ± sd"] = mean_col
         out[f"ours: {label} best"] = best_col
     return out
+
+
+def _first_run_order(label: str, errors: pd.DataFrame, rr: pd.DataFrame) -> tuple[str, str]:
+    """Sort key of a column label: its model part ("memn2n per-task 10k"), then when its first
+    run finished (records without the time first)."""
+    runs = errors.loc[errors["label"] == label, "run_dir"].unique()
+    times = [t if isinstance(t := rr.at[r, "finished_at"], str) else "" for r in runs]
+    return label.split(" [")[0], min(times, default="")
 
 
 def partial_seeds_note(test: pd.DataFrame) -> str:

@@ -135,13 +135,43 @@ def flatten(node: Any) -> dict[str, Any]:
     return out
 
 
+# Model options added after runs were recorded, per model class, with the value that does what
+# the model did before the option existed (every new option defaults to the old behaviour). A
+# record from before the option reads as having that value, so it and a record at that value
+# are the same setting: the sweep runner skips one as a repeat of the other and the tables pool
+# them, instead of splitting a column on "option=nan". tests/training/test_added_options.py
+# checks each value against the model's signature and its configs/model yaml.
+ADDED_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "memnets.models.entnet.EntNet": {  # 14906cd: the authors' Torch code options
+        "story_mask_init": None, "gate_bias": False, "candidate_bias": False,
+        "prelu_per_unit": False,
+    },
+    "memnets.models.memn2n.MemN2N": {  # 241bf96: the authors' Matlab code options
+        "noise_memories": True, "time_word_weight": False,
+    },
+}
+
+
+def _with_added_options(model: dict[str, Any]) -> dict[str, Any]:
+    """The model section with every option it predates at its before-the-option value."""
+    added = ADDED_MODEL_OPTIONS.get(str(model.get("_target_")), {})
+    return model | {k: v for k, v in added.items() if k not in model}
+
+
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """Every flattened config value (lists as tuples, so they can be grouped on) but the
-    ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes)."""
+    ignored ones (:data:`IGNORED_SECTIONS`, :data:`IGNORED_CONFIG_KEYS`, prefixes, suffixes) and
+    with the model options a record predates at their old-behaviour value
+    (:data:`ADDED_MODEL_OPTIONS`)."""
     flat: dict[str, Any] = {}
     for section, node in config.items():
-        if section not in IGNORED_SECTIONS:
-            _flatten(section, {} if node is None and section in ("model", "task") else node, flat)
+        if section in IGNORED_SECTIONS:
+            continue
+        if node is None and section in ("model", "task"):
+            node = {}
+        if section == "model" and isinstance(node, dict):
+            node = _with_added_options(node)
+        _flatten(section, node, flat)
     return {k: v for k, v in flat.items() if k not in IGNORED_CONFIG_KEYS
             and not k.startswith(IGNORED_CONFIG_PREFIXES) and not k.endswith(IGNORED_CONFIG_SUFFIXES)}
 

@@ -443,3 +443,22 @@ def test_hardware_is_the_gpu_else_the_cpu_model_else_the_architecture():
     assert hardware_name({"hardware": {}}) is None
 
 
+
+
+def test_settings_of_a_model_are_ordered_by_their_first_run_not_by_name(tmp_path):
+    """A setting run later gets a later column (and README key) even when its label sorts
+    first, so the keys written in the README do not move when a setting is added."""
+    import json
+
+    for name, finished, setting in (("old", "2026-01-01T00:00:00+00:00", "zeta"),
+                                    ("new", "2026-02-01T00:00:00+00:00", "alpha")):
+        run = write_run(tmp_path, name, model="memn2n", task="babi",
+                        model_cfg={"encoding": setting},
+                        task_cfg={"joint": False, "tasks": [1], "size": "10k"},
+                        metrics={"test/group/qa1/error": 0.1, "val/group/qa1/error": 0.1})
+        record = json.loads((run / "results.json").read_text())
+        (run / "results.json").write_text(json.dumps({**record, "finished_at": finished}))
+    display, _ = babi_table(collect([tmp_path]), load_babi_published())
+    ours = [c for c in display.columns if c.startswith("ours:")]
+    assert ours[0].startswith("ours: memn2n per-task 10k [model.encoding=zeta]")
+    assert ours[-1].startswith("ours: memn2n per-task 10k [model.encoding=alpha]")
