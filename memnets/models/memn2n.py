@@ -66,7 +66,10 @@ class MemN2N(MemoryNetwork):
         noise_memories: ``True`` (the paper's RN, above) or ``False``, RN as the authors' code
             has it (MemN2N-babi-matlab train.m: each statement's time index is drawn with blanks
             left in the sequence): a blank still makes every older memory one older, but it is
-            not a memory and takes no attention. The blanks are drawn as above either way.
+            not a memory and takes no attention. The blanks are drawn as above either way (the
+            code draws 0 to 10% of a story's length, rounded up, at random places), and a blank
+            can push the oldest statement out of the S memories, where the code keeps S
+            statements and clamps their time index at S.
         time_word_weight: scale T_A(i), T_C(i) by the PE weight of the time word, as the
             authors' code does (it writes the time index as a last word of each sentence:
             ``code_time_word_weights``). Needs ``encoding="position_code"``, the PE it belongs to.
