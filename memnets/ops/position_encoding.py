@@ -92,9 +92,8 @@ def code_time_word_weights(
     """
     if width < 0 or dim < 1:
         raise ValueError(f"code_time_word_weights needs width >= 0 and dim >= 1, got {width}, {dim}")
-    J = width + 1
-    k = torch.arange(1, dim + 1, dtype=dtype, device=device)  # (d,)
-    return 1 + 4 * (k - (dim + 1) / 2) * (J - (J + 1) / 2) / (dim * J)  # (d,)
+    words = torch.ones(width + 1, dtype=torch.bool, device=device)  # (J,) every position a word
+    return code_position_weights(words, dim, dtype=dtype)[-1]  # (d,) the row of j = J
 
 
 def encode_sentences(word_vectors: Tensor, weights: Tensor) -> Tensor:

@@ -53,6 +53,9 @@ def test_options_are_matched_per_model_class():
     """An option of the same name on another model keeps its column whatever its value."""
     other = {"_target_": "memnets.models.dnc.DNC", "gate_bias": False}
     assert config_columns({"model": other})["model.gate_bias"] is False
+    # and another model's record gets none of EntNet's or MemN2N's options filled in
+    bare = config_columns({"model": {"_target_": "memnets.models.dnc.DNC"}})
+    assert not {"model.gate_bias", "model.noise_memories"} & set(bare)
 
 
 def test_every_option_missing_from_an_archived_run_is_registered():
