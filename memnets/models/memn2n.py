@@ -15,7 +15,10 @@ K hops of soft attention (§2.1-2.2):
 
 i counts memories from the most recent one (i = 1 is the last sentence before the question), so
 T_A(i) is "how long ago". All answer steps of a batch are computed at once: attention is a
-(B, T, T) matrix over (answer step, memory step) pairs, masked causally to each step's window.
+(B, R, T) matrix over (answer step, memory step) pairs, masked causally to each step's window.
+R = T in evaluation (every step answers); in training R is the number of scored steps
+(``target_mask``), the only rows the loss reads, so a batch of one question per example with
+T steps of story costs R = 1 row of attention per example instead of T.
 
 Dimension letters: B batch, T steps, L words per sentence, d embedding, S = memory_size.
 """
@@ -197,44 +200,52 @@ class MemN2N(MemoryNetwork):
             l_weights = word_mask[..., None].to(dtype)  # (B, T, L, 1)
 
         T = tokens.shape[1]
+        rows = None if trace or not self.training else scored_rows(batch.target_mask)  # (B, R)
         is_input = role == Role.INPUT  # (B, T)
         empties = self._noise(is_input)  # (B, T) or None: RN, training only
-        ages = memory_ages(is_input, empties)  # (B, T, T) age of memory s at step t
-        window = memory_window(is_input, ages, self.memory_size)  # (B, T, M) bool, M = T
+        ages = memory_ages(is_input, empties, rows)  # (B, R, T) age of memory s at step t
+        window = memory_window(is_input, ages, self.memory_size, rows)  # (B, R, M) bool, M = T
         empty_slots = empties is not None and self.noise_memories  # RN blanks that are memories
         if empty_slots:  # M = 2T slots: the T steps, then the empty memory before each
-            e_ages = ages + 1  # (B, T, T): an empty is one older than the statement after it
-            window = torch.cat([window, memory_window(empties.bool(), e_ages, self.memory_size)], 2)
-            ages = torch.cat([ages, e_ages], 2)  # (B, T, M)
-        age_idx = ages.clamp(0, self.memory_size - 1)  # (B, T, M) T_A row per pair
+            e_ages = ages + 1  # (B, R, T): an empty is one older than the statement after it
+            e_window = memory_window(empties.bool(), e_ages, self.memory_size, rows)
+            window = torch.cat([window, e_window], 2)  # (B, R, M)
+            ages = torch.cat([ages, e_ages], 2)  # (B, R, M)
+        age_idx = ages.clamp(0, self.memory_size - 1)  # (B, R, M) T_A row per pair
         time_scale = (  # (d,) the time word's PE weight, or 1
             code_time_word_weights(tokens.shape[-1], self.embed_dim, dtype=dtype, device=tokens.device)
             if self.time_word_weight else 1.0
         )
 
         u = gather_query(encode_sentences(self._B()(tokens), l_weights), role)  # (B, T, d)
+        if rows is not None:
+            u = torch.gather(u, 1, rows[..., None].expand(-1, -1, u.shape[-1]))  # (B, R, d)
         attention: list[Tensor] = []
         for k in range(1, self.hops + 1):
             m = encode_sentences(self._A(k)(tokens), l_weights)  # (B, T, d) memory side
             c = encode_sentences(self._C(k)(tokens), l_weights)  # (B, T, d)
-            scores = u @ m.transpose(1, 2)  # (B, T, T): u_tᵀ m_s
+            scores = u @ m.transpose(1, 2)  # (B, R, T): u_tᵀ m_s
             if empty_slots:  # an empty memory has no content: u_tᵀ 0 = 0, only T_A, T_C
-                scores = torch.cat([scores, torch.zeros_like(scores)], 2)  # (B, T, M)
+                scores = torch.cat([scores, torch.zeros_like(scores)], 2)  # (B, R, M)
             if self.temporal_encoding:
                 T_A = self._T_A(k) * time_scale  # (S, d)
                 scores = scores + torch.gather(u @ T_A.T, 2, age_idx)  # + u_tᵀ T_A(age)
-            p = attend(scores, window, softmax=self.softmax_enabled)  # (B, T, M)
-            o = p[..., :T] @ c  # (B, T, d): Σ_s p_ts c_s (empty memories add no content)
+            p = attend(scores, window, softmax=self.softmax_enabled)  # (B, R, M)
+            o = p[..., :T] @ c  # (B, R, d): Σ_s p_ts c_s (empty memories add no content)
             if self.temporal_encoding:
                 p_by_age = torch.zeros(
                     *p.shape[:2], self.memory_size, dtype=p.dtype, device=p.device
-                ).scatter_add(2, age_idx, p)  # (B, T, S)
+                ).scatter_add(2, age_idx, p)  # (B, R, S)
                 o = o + p_by_age @ (self._T_C(k) * time_scale)  # + Σ_s p_ts T_C(age)
-            u = (self.H(u) if self.H is not None else u) + o  # (B, T, d)
+            u = (self.H(u) if self.H is not None else u) + o  # (B, R, d)
             if self.nonlinearity == "relu":
                 u = torch.relu(u)
-            attention.append(p[..., :T])  # (B, T, T): the statements' share
-        y = self._answer(u)  # (B, T, O)
+            attention.append(p[..., :T])  # (B, T, T) when traced: the statements' share
+        y = self._answer(u)  # (B, R, O)
+        if rows is not None:  # unscored steps get zero logits; the loss never reads them
+            y = y.new_zeros(*rows.shape[:1], T, y.shape[-1]).scatter(
+                1, rows[..., None].expand(-1, -1, y.shape[-1]), y
+            )  # (B, T, O)
         aux = {"hop_attention": torch.stack(attention, dim=2)} if trace else {}  # (B, T, K, T)
         return ModelOutput(reshape_logits(y, self.spec), aux)
 
@@ -246,25 +257,43 @@ class MemN2N(MemoryNetwork):
         return (draws & is_input).long()
 
 
-def memory_ages(is_input: Tensor, empties: Tensor | None = None) -> Tensor:
+def scored_rows(target_mask: Tensor) -> Tensor:
+    """(B, R) step indices that hold each example's scored steps first, in step order, where
+    R is the most scored steps any example of the batch has (at least 1). A row past an
+    example's own count is another, unscored step of it: every index is distinct within its
+    example, so outputs scattered back to these steps never collide.
+
+    target_mask (B, T) bool -> (B, R) long.
+    """
+    R = max(int(target_mask.sum(1).max()), 1)  # one host sync a batch
+    order = torch.argsort((~target_mask).to(torch.int8), dim=1, stable=True)  # (B, T)
+    return order[:, :R]
+
+
+def memory_ages(is_input: Tensor, empties: Tensor | None = None, rows: Tensor | None = None) -> Tensor:
     """Age of memory s seen from step t: how many memories are more recent than s at t.
 
     is_input: (B, T) bool, statements; empties: (B, T) long, empty memories inserted just
-    before each statement (RN), or None. Returns (B, T, T) long ``age[b, t, s]`` = number of
-    statements (plus empties) at steps s < v <= t; age 0 is the most recent memory, i.e. the
-    paper's i = 1 (§4.1, sentences indexed in reverse order). Only meaningful where s <= t.
+    before each statement (RN), or None; rows: (B, R) the steps t to compute, or None for all
+    (R = T). Returns (B, R, T) long ``age[b, r, s]`` = number of statements (plus empties) at
+    steps s < v <= t = rows[b, r]; age 0 is the most recent memory, i.e. the paper's i = 1
+    (§4.1, sentences indexed in reverse order). Only meaningful where s <= t.
     """
     count = is_input.long() + (empties if empties is not None else 0)  # (B, T)
     c = torch.cumsum(count, dim=1)  # (B, T) inclusive
-    return c[:, :, None] - c[:, None, :]  # (B, T, T)
+    c_t = c if rows is None else torch.gather(c, 1, rows)  # (B, R)
+    return c_t[:, :, None] - c[:, None, :]  # (B, R, T)
 
 
-def memory_window(is_input: Tensor, ages: Tensor, memory_size: int) -> Tensor:
-    """(B, T, T) bool: memory s is visible from step t iff s is a statement, s <= t and
-    age < memory_size (the most recent ``memory_size`` memories, §4.2 "the most recent 50")."""
+def memory_window(is_input: Tensor, ages: Tensor, memory_size: int, rows: Tensor | None = None) -> Tensor:
+    """(B, R, T) bool: memory s is visible from step t iff s is a statement, s <= t and
+    age < memory_size (the most recent ``memory_size`` memories, §4.2 "the most recent 50").
+    rows: (B, R) the steps t, or None for every step (R = T)."""
     T = is_input.shape[1]
-    causal = torch.ones(T, T, dtype=torch.bool, device=is_input.device).tril()  # (T, T) s <= t
-    return causal[None] & is_input[:, None, :] & (ages < memory_size)
+    steps = torch.arange(T, device=is_input.device)  # (T,)
+    t = steps.expand(is_input.shape) if rows is None else rows  # (B, R)
+    causal = steps[None, None, :] <= t[:, :, None]  # (B, R, T) s <= t
+    return causal & is_input[:, None, :] & (ages < memory_size)
 
 
 def gather_query(sentences: Tensor, role: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from memnets.models.base import IncompatibleTaskError
-from memnets.models.memn2n import MemN2N, memory_ages
+from memnets.models.memn2n import MemN2N, memory_ages, scored_rows
 from memnets.ops.position_encoding import code_position_weights, code_time_word_weights
 from memnets.training.linear_start import LinearStart
 from tasks.batch import IGNORE_INDEX, PAD_ID, Episode, Role, collate
@@ -201,8 +201,9 @@ def test_random_noise_time_shifts_equal_reference_with_empty_memories(monkeypatc
         fast = model(batch).logits[..., 0, :]
         ref = plain_reference(model, batch, empties)
         clean = plain_reference(model, batch)
-    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
-    assert not torch.allclose(fast, clean)  # the shifts did change something
+    scored = batch.target_mask  # a training forward computes the scored steps only
+    torch.testing.assert_close(fast[scored], ref[scored], rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(fast[scored], clean[scored])  # the shifts did change something
 
 
 def test_random_noise_as_the_authors_code_only_shifts_ages(monkeypatch):
@@ -217,11 +218,11 @@ def test_random_noise_as_the_authors_code_only_shifts_ages(monkeypatch):
         model = make_model(random_noise=0.5, noise_memories=noise_memories).train()
         monkeypatch.setattr(model, "_noise", lambda is_input: empties)
         with torch.no_grad():
-            outputs[noise_memories] = model(batch).logits[..., 0, :]
-            ref = plain_reference(model, batch, empties)
+            outputs[noise_memories] = model(batch).logits[..., 0, :][batch.target_mask]
+            ref = plain_reference(model, batch, empties)[batch.target_mask]
         torch.testing.assert_close(outputs[noise_memories], ref, rtol=1e-12, atol=1e-12)
     with torch.no_grad():
-        clean = plain_reference(model, batch)
+        clean = plain_reference(model, batch)[batch.target_mask]
     assert not torch.allclose(outputs[False], outputs[True])
     assert not torch.allclose(outputs[False], clean)
 
@@ -268,7 +269,8 @@ def test_random_noise_empty_memory_is_an_empty_sentence_in_the_story(monkeypatch
         model.train()
         monkeypatch.setattr(model, "_noise", lambda is_input: empties)
         noisy = model(collate([story])).logits[0]
-    torch.testing.assert_close(noisy, reference, rtol=1e-12, atol=1e-12)
+    scored = story.target_mask  # a training forward computes the scored steps only
+    torch.testing.assert_close(noisy[scored], reference[scored], rtol=1e-12, atol=1e-12)
 
 
 def test_random_noise_only_in_training():
@@ -282,7 +284,46 @@ def test_random_noise_only_in_training():
     assert not torch.allclose(noisy, e1)
     quiet = make_model(random_noise=0.0)
     with torch.no_grad():
-        torch.testing.assert_close(quiet.train()(batch).logits, quiet.eval()(batch).logits)
+        scored = batch.target_mask
+        torch.testing.assert_close(quiet.train()(batch).logits[scored], quiet.eval()(batch).logits[scored])
+
+
+def test_scored_rows_put_each_examples_scored_steps_first():
+    mask = torch.tensor([[0, 1, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    rows = scored_rows(mask)
+    assert rows.shape == (3, 2)  # R = the most scored steps of any example
+    assert rows[0].tolist() == [1, 3]
+    assert rows[1].tolist() == [4, 0]  # its one scored step, then an unscored one
+    assert rows[2].tolist() == [0, 1]  # no scored step: still R >= 1 distinct rows
+    assert scored_rows(torch.zeros(2, 3, dtype=torch.bool)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("kw", [{}, {"weight_tying": "layerwise", "nonlinearity": "relu"}],
+                         ids=["adjacent", "layerwise-relu"])
+@pytest.mark.parametrize("softmax", [True, False], ids=["softmax", "linear-start"])
+def test_training_forward_computes_only_the_scored_steps(kw, softmax):
+    """In training only the scored rows are computed (the loss reads nothing else): their logits
+    and the gradients of a loss on them equal those of the all-rows forward, and the unscored
+    rows are zero."""
+    batch = story_batch(seed=4, lengths=(14, 9, 17, 6))
+    scored = batch.target_mask
+    assert scored.sum(1).unique().numel() > 1  # examples with different numbers of answers
+    outs, grads = {}, {}
+    for mode in ("train", "eval"):
+        model = make_model(random_noise=0.0, **kw)
+        model.softmax_enabled = softmax
+        model.train(mode == "train")
+        logits = model(batch).logits[..., 0, :]  # (B, T, O)
+        (logits[scored] ** 2).sum().backward()
+        outs[mode] = logits.detach()
+        grads[mode] = [p.grad.clone() for p in model.parameters()]
+    computed = torch.zeros_like(scored).scatter(1, scored_rows(scored), True)  # (B, T)
+    assert (scored <= computed).all() and computed.sum() < computed.numel()
+    torch.testing.assert_close(outs["train"][computed], outs["eval"][computed], rtol=1e-12, atol=1e-12)
+    assert outs["train"][~computed].abs().max() == 0  # never computed
+    assert outs["eval"][~computed].abs().max() > 0  # evaluation answers at those steps too
+    for g_train, g_eval in zip(grads["train"], grads["eval"], strict=True):
+        torch.testing.assert_close(g_train, g_eval, rtol=1e-10, atol=1e-12)
 
 
 def test_memory_ages_count_more_recent_statements_and_empties():
