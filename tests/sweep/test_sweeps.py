@@ -125,7 +125,7 @@ def test_sweep_files_exist_for_the_planned_studies():
 
 
 @pytest.mark.parametrize("name", ["babi_memn2n_pertask", "babi_memn2n_pertask_long",
-                                  "babi_entnet_pertask"])
+                                  "babi_entnet_pertask", "babi_entnet_pertask_low_lr"])
 def test_per_task_babi_columns_have_a_budget_in_epochs_not_wall_clock(name):
     """A wall-clock cap makes a column depend on the machine (issue 17: the EntNet sweep's 3-min
     cap gave 4,206 steps a run on the 2-core CPU and 2,280 on the GPU machine's CPU)."""
