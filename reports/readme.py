@@ -32,19 +32,26 @@ _SETTINGS = re.compile(r" \[([^\[]*=.*)\]")
 
 
 def keyed_settings(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """``table`` with each bracketed setting list in a column name replaced by a key ([a], [b],
-    ... in order of first appearance), and the legend lines that spell the keys out. The README's
-    table stays readable when a model has several settings; the generated pages keep them whole."""
-    keys: dict[str, str] = {}
+    """``table`` with each bracketed setting list in a column name replaced by a key, and the
+    legend lines that spell the keys out. Keys run [a], [b], ... per model part of the name
+    ("memn2n per-task 10k"), in order of first appearance, so a new setting of one model never
+    renames another model's columns. The README's table stays readable when a model has several
+    settings; the generated pages keep them whole."""
+    keys: dict[str, dict[str, str]] = {}
 
-    def key(match: re.Match) -> str:
-        setting = match.group(1)
-        if setting not in keys:
-            keys[setting] = string.ascii_lowercase[len(keys) % 26] * (1 + len(keys) // 26)
-        return f" [{keys[setting]}]"
+    def rename(column: str) -> str:
+        match = _SETTINGS.search(column)
+        if not match:
+            return column
+        model = column[:match.start()].removeprefix("ours: ")
+        own = keys.setdefault(model, {})
+        if match.group(1) not in own:
+            own[match.group(1)] = string.ascii_lowercase[len(own) % 26] * (1 + len(own) // 26)
+        return f"{column[:match.start()]} [{own[match.group(1)]}]{column[match.end():]}"
 
-    renamed = table.rename(columns=lambda c: _SETTINGS.sub(key, c))
-    return renamed, [f"- [{k}] {setting}" for setting, k in keys.items()]
+    renamed = table.rename(columns=rename)
+    return renamed, [f"- {model} [{k}]: {setting}"
+                     for model, own in keys.items() for setting, k in own.items()]
 
 
 def inject(readme: Path, blocks: dict[str, str]) -> list[str]:
@@ -110,7 +117,7 @@ def readme_blocks(babi_display: pd.DataFrame, out: Path) -> dict[str, str]:
     table, legend = keyed_settings(compact_babi(babi_display))
     babi = to_markdown(table, index=True).rstrip()
     if legend:
-        babi += "\n\nSettings of the columns keyed [a], [b], ...:\n\n" + "\n".join(legend)
+        babi += "\n\nSettings of the columns keyed [a], [b], ... (per model):\n\n" + "\n".join(legend)
     blocks = {"babi": babi}
     page = out / "babi_table.md"
     found = first_list_after(page.read_text().splitlines(), "Findings:") if page.is_file() else []

@@ -40,7 +40,7 @@ def arm_of(model: str, training: str, label: str) -> str:
     """``dnc imitation [model.hidden_size=64]``: the training settings (and the monitors that
     follow from them) are said by ``training``."""
     rest = [part for part in label.split(", ") if part and not part.startswith(
-        ("training.", "optimized_metric", "callbacks."))]
+        ("training.", "training=", "optimized_metric", "callbacks.", "callbacks="))]
     return f"{model} {training}" + (f" [{', '.join(rest)}]" if rest else "")
 
 

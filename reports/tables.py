@@ -40,8 +40,24 @@ def setting_labels(df: pd.DataFrame, ignore: Iterable[str] = NOT_SETTINGS) -> pd
         # that is null in one run and set in another would not count as differing
         varying = [c for c in cfg_cols if g[c].map(_short).nunique() > 1]
         for _, r in g.iterrows():
-            labels[r["run_dir"]] = ", ".join(f"{c}={_short(r[c])}" for c in varying)
+            labels[r["run_dir"]] = ", ".join(_setting_items(r, varying))
     return pd.Series(labels, name="setting", dtype=object)
+
+
+def _setting_items(run: pd.Series, varying: list[str]) -> list[str]:
+    """``key=value`` for each varying config column of one run, as an override is written: a
+    config group that is null in this run (every varying column under it missing, as with
+    ``scheduler=null``) is one ``group=null``, a single missing value ``key=null``."""
+    items: list[str] = []
+    for c in varying:
+        group = c.split(".", 1)[0]
+        under = [k for k in varying if k.split(".", 1)[0] == group]
+        if len(under) > 1 and all(_isnan(run[k]) for k in under):
+            if f"{group}=null" not in items:
+                items.append(f"{group}=null")
+        else:
+            items.append(f"{c}={_short(run[c])}")
+    return items
 
 
 def _unused_safety_blanked(rr: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +79,8 @@ def _short(value) -> str:
     """A config value as written in an override (a float column's 64.0 is the int 64)."""
     if isinstance(value, tuple):
         return "[" + ",".join(map(_short, value)) + "]"
+    if _isnan(value):
+        return "null"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

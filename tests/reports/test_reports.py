@@ -184,10 +184,30 @@ def test_readme_keys_long_setting_lists_and_spells_them_out_below():
         "LSTM best [P]", "ours: memn2n per-task 10k [a] mean ± sd",
         "ours: memn2n per-task 10k [a] best", "ours: memn2n per-task 10k [b] best",
         "ours: dnc joint 10k best"]  # a source tag has no "=" and stays
-    assert legend == [f"- [a] {big}", f"- [b] {small}"]
+    assert legend == [f"- memn2n per-task 10k [a]: {big}", f"- memn2n per-task 10k [b]: {small}"]
     assert keyed_settings(display[["LSTM best [P]"]])[1] == []
     listed = pd.DataFrame(columns=["ours: ntm joint 10k [model.sizes=[64,64], model.x=1] best"])
-    assert keyed_settings(listed)[1] == ["- [a] model.sizes=[64,64], model.x=1"]
+    assert keyed_settings(listed)[1] == ["- ntm joint 10k [a]: model.sizes=[64,64], model.x=1"]
+
+
+def test_readme_keys_restart_per_model_so_a_new_setting_renames_no_other_model():
+    """A second EntNet recipe, which sorts before MemN2N, must not move MemN2N's [a] to [c]:
+    the README's prose names columns by these keys."""
+    import pandas as pd
+
+    from reports.readme import keyed_settings
+
+    display = pd.DataFrame(columns=[
+        "ours: entnet per-task 10k [optimizer.lr=0.01] best",
+        "ours: entnet per-task 10k [optimizer.lr=0.003] best",
+        "ours: memn2n per-task 10k [model.encoding=position] best"])
+    table, legend = keyed_settings(display)
+    assert list(table.columns) == ["ours: entnet per-task 10k [a] best",
+                                   "ours: entnet per-task 10k [b] best",
+                                   "ours: memn2n per-task 10k [a] best"]
+    assert legend == ["- entnet per-task 10k [a]: optimizer.lr=0.01",
+                      "- entnet per-task 10k [b]: optimizer.lr=0.003",
+                      "- memn2n per-task 10k [a]: model.encoding=position"]
 
 
 def test_readme_takes_the_first_table_of_a_generated_page():
@@ -283,7 +303,21 @@ def test_a_setting_null_in_one_run_and_set_in_another_tells_them_apart(tmp_path)
                   "config": {"task": {"batch_size": 2, "dagger_beta": beta}}}
         (tmp_path / name / "results.json").write_text(json.dumps(record))
     labels = setting_labels(collect([tmp_path]))
-    assert sorted(labels) == ["task.dagger_beta=0.5", "task.dagger_beta=None"]
+    assert sorted(labels) == ["task.dagger_beta=0.5", "task.dagger_beta=null"]
+
+
+def test_a_config_group_null_in_one_run_is_labelled_as_its_override(tmp_path):
+    """A recipe with ``scheduler=null`` beside one with a StepLR reads ``scheduler=null``, as a
+    user would write it, not one ``nan`` per key the other run's scheduler has."""
+    step = {"scheduler": {"_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 5}}
+    write_run(tmp_path, "step", extra_cfg={**step, "optimizer": {"lr": 0.01}},
+              metrics={"test/error": 0.1})
+    write_run(tmp_path, "none", extra_cfg={"scheduler": None, "optimizer": {"lr": 0.003}},
+              metrics={"test/error": 0.1})
+    labels = {Path(run).name: label for run, label in setting_labels(collect([tmp_path])).items()}
+    assert labels["none"] == "optimizer.lr=0.003, scheduler=null"
+    assert labels["step"] == ("optimizer.lr=0.01, scheduler._target_=torch.optim.lr_scheduler.StepLR,"
+                              " scheduler.step_size=5")
 
 
 def test_runs_csv_names_run_folders_from_their_root_not_the_machine(tmp_path):
