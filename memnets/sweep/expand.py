@@ -13,7 +13,6 @@ locally it is sampled like ``random`` (the caller says so).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 from dataclasses import dataclass
@@ -162,9 +161,3 @@ def expand(sweep: Sweep, *, max_runs: int | None = None, seed: int = 0) -> list[
         raise SweepError(f"{sweep.path}: a {sweep.method} sweep needs run_cap in the file or "
                          "--max-runs N to run locally")
     return expand_random(sweep, n, seed)
-
-
-def describe(params: dict[str, Any]) -> str:
-    """A short one-line label for progress output."""
-    return " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                    for k, v in params.items())

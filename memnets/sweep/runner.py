@@ -31,7 +31,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from memnets.sweep.expand import Sweep, describe, render_value
+from memnets.sweep.expand import Sweep, render_value
 from memnets.training.checkpoints import checkpoint_files
 from memnets.training.results import RESULTS_FILE, repeat_key
 
@@ -293,7 +293,11 @@ def run_all(planned: list[PlannedRun], *, rerun: bool = False, jobs: int = 1,
 
 
 def _label(run: PlannedRun) -> str:
-    return describe({k: v for k, v in run.params.items() if k != "logger"})
+    """What the run is, as run.py receives it: the sweep's values with ``--extra`` applied (a
+    grid's ``seed=0`` under ``--extra seed=1`` reads ``seed=1``), without the logger, the run
+    folder or the resume override."""
+    return " ".join(o for o in task_overrides(run)
+                    if not o.startswith(("logger=", f"{RESUME_KEY}=")))
 
 
 def _print_outcome(console: Console, run: PlannedRun, result: dict[str, Any]) -> None:

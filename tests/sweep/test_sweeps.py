@@ -224,6 +224,17 @@ def fake_python(tmp_path):
     return str(path)
 
 
+def test_a_runs_progress_label_names_the_extra_overrides_it_ran_with(tmp_path):
+    """`--extra seed=1` over a grid with seed 0: the line printed for the run says seed=1."""
+    from memnets.sweep.runner import _label
+
+    sweep = load_sweep(write_sweep(tmp_path, {"seed": {"values": [0]},
+                                              "task.tasks": {"values": [[12]]}}))
+    (run,) = plan(sweep, expand(sweep), out_root=tmp_path / "mr", extra=["seed=1"])
+    assert _label(run).split() == ["seed=1", "task.tasks=[12]"]
+    assert _label(run.resumed()) == _label(run)
+
+
 def _planned(tmp_path, seeds, **extra):
     sweep = load_sweep(write_sweep(tmp_path, {"seed": {"values": seeds}}, **extra))
     return plan(sweep, expand(sweep), out_root=tmp_path / "mr")
