@@ -48,15 +48,16 @@ def _setting_items(run: pd.Series, varying: list[str]) -> list[str]:
     """``key=value`` for each varying config column of one run, as an override is written: a
     config group that is null in this run (every varying column under it missing, as with
     ``scheduler=null``) is one ``group=null``, a single missing value ``key=null``."""
+    under: dict[str, list[str]] = {}
+    for c in varying:
+        under.setdefault(c.split(".", 1)[0], []).append(c)
+    null = {g for g, cols in under.items() if len(cols) > 1 and all(_isnan(run[k]) for k in cols)}
     items: list[str] = []
     for c in varying:
         group = c.split(".", 1)[0]
-        under = [k for k in varying if k.split(".", 1)[0] == group]
-        if len(under) > 1 and all(_isnan(run[k]) for k in under):
-            if f"{group}=null" not in items:
-                items.append(f"{group}=null")
-        else:
-            items.append(f"{c}={_short(run[c])}")
+        item = f"{group}=null" if group in null else f"{c}={_short(run[c])}"
+        if item not in items:  # one group=null per group
+            items.append(item)
     return items
 
 
